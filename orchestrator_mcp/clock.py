@@ -1,0 +1,84 @@
+"""The clock every piece of scheduling code reads, and a manual one for tests.
+
+Nothing in the engine reads `datetime.now()` directly: it asks a `Clock`, so tests can move
+time forward by days in microseconds and see exactly what the scheduler would have done.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import anyio
+import anyio.lowlevel
+
+
+class Clock(Protocol):
+    """Wall-clock time in UTC and a way to wait for it."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+    async def sleep_until(self, deadline: datetime) -> None:
+        """Return once `now() >= deadline` (immediately if it already is). Cancellable."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of this clock's time. Cancellable."""
+        ...
+
+
+class SystemClock:
+    """The machine's clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep_until(self, deadline: datetime) -> None:
+        delay = (deadline - self.now()).total_seconds()
+        if delay > 0:
+            await anyio.sleep(delay)
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(max(seconds, 0.0))
+
+
+class ManualClock:
+    """A clock that moves only when told to; `advance()` wakes every sleeper whose time has come."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        self._now = start.astimezone(UTC)
+        self._sleepers: list[tuple[datetime, int, anyio.Event]] = []
+        self._counter = itertools.count()
+
+    def now(self) -> datetime:
+        return self._now
+
+    async def sleep_until(self, deadline: datetime) -> None:
+        if deadline <= self._now:
+            await anyio.lowlevel.checkpoint()
+            return
+        event = anyio.Event()
+        heapq.heappush(self._sleepers, (deadline, next(self._counter), event))
+        await event.wait()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.sleep_until(self._now + timedelta(seconds=seconds))
+
+    def set(self, moment: datetime) -> None:
+        """Jump to `moment` (never backwards) and wake the sleepers that are due."""
+        moment = moment.astimezone(UTC)
+        if moment < self._now:
+            raise ValueError("a ManualClock never goes backwards")
+        self._now = moment
+        while self._sleepers and self._sleepers[0][0] <= moment:
+            heapq.heappop(self._sleepers)[2].set()
+
+    def advance(self, seconds: float) -> None:
+        """Move forward by `seconds` and wake the sleepers that are due."""
+        self.set(self._now + timedelta(seconds=seconds))

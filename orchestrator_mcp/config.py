@@ -1,0 +1,33 @@
+"""Settings, read once at start-up from `ORCH_*` environment variables and CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_database_url() -> str:
+    """A SQLite file in the user's data directory (created on first use)."""
+    directory = Path(platformdirs.user_data_dir("orchestrator-mcp", appauthor=False))
+    return f"sqlite+aiosqlite:///{directory / 'orchestrator.db'}"
+
+
+class Settings(BaseSettings):
+    """Everything the server can be told; below this layer only plain values travel."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCH_", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    catalog: Path | None = None
+    max_concurrent_runs: int = Field(8, ge=1, le=10_000)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    run_retention_days: int = Field(30, ge=1)
+    http_allow: str | None = None
+    poll_interval_seconds: float = Field(1.0, gt=0, le=60)
+    heartbeat_seconds: float = Field(5.0, gt=0, le=60)
+    instance_timeout_seconds: float = Field(30.0, gt=0, le=3600)

@@ -1,0 +1,645 @@
+"""Schedules: when a task fires. Pure functions of their arguments; `now` is always passed in.
+
+Every fire time is an aware UTC datetime with whole seconds, and the fire times of a schedule are
+strictly increasing (two rules that land on the same instant give one fire).
+
+Kinds
+- `once`: an ISO 8601 date-time; without an offset it is read in `timezone`.
+- `interval`: an ISO 8601 duration (`PT15M`, `P1D`, `P1W`) or a shorthand (`90s`, `15m`, `1h30m`, `1d`,
+  `1w`), at least 1 s. Hours, minutes and seconds are elapsed time; days and weeks are calendar days in
+  `timezone`, so "every 1d" from 09:00 stays at 09:00 on the wall clock across DST. Months and years are
+  rejected (their length varies; a cron or rrule says what is meant). Fire times are `origin + k *
+  interval` (origin = `start_at`, else the task's first fire time): a late run never shifts the grid.
+- `cron`: 5 crontab fields (0 or 7 = Sunday, names allowed; hashed `H` and random `R` are not) or
+  `@hourly @daily @midnight @weekly @monthly @yearly @annually`, mapped here to plain crontab.
+- `rrule`: one RFC 5545 RRULE, optionally after a `DTSTART` line. Without DTSTART the rule's wall clock
+  is anchored at `start_at`, else at the task's first fire time (seconds 0): what the rule leaves to
+  DTSTART (time of day for DAILY, weekday for WEEKLY, ...) comes from there. A DTSTART or UNTIL given
+  in UTC or with a TZID is converted to `timezone`'s wall clock; a date-only UNTIL includes that whole
+  day. Only DTSTART and RRULE lines are accepted (no EXDATE/RDATE).
+- `manual`: no fire times.
+`start_at` and `end_at` bound the fire times, both inclusive.
+
+Wall clock and DST (cron and rrule are evaluated on the wall clock of `timezone`)
+- A wall time in a spring-forward gap fires once, at the first instant after the gap (02:30 on the
+  day New York skips 02:00-03:00 fires at 03:00 EDT): no lost day. This holds for once, rrule, calendar
+  intervals and cron, except the cron case below.
+- A wall time in the repeated fall-back hour fires once, at its first occurrence (fold=0).
+- Cron expressions whose hour field starts with `*` (`*/15 * * * *`, `0 * * * *`, `0 */2 * * *`)
+  follow elapsed time instead, as Vixie cron does: they fire at both occurrences of the repeated hour
+  and skip the wall times that do not exist, so "every 15 minutes" stays every 15 elapsed minutes.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from itertools import islice, takewhile
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import CroniterBadDateError, croniter
+from dateutil import rrule as rr
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from orchestrator_mcp.domain import schedule_text
+from orchestrator_mcp.domain.problems import Problem
+from orchestrator_mcp.domain.schedule_text import Duration, parse_duration
+
+__all__ = [
+    "Duration",
+    "Schedule",
+    "ScheduleKind",
+    "apply_jitter",
+    "check_schedule",
+    "count_fire_times_between",
+    "describe_schedule",
+    "fire_times_between",
+    "first_fire_time",
+    "next_fire_time",
+    "parse_duration",
+    "upcoming_fire_times",
+]
+
+_SECOND = timedelta(seconds=1)
+_zone = schedule_text.zone_named
+
+
+class ScheduleKind(StrEnum):
+    """What `Schedule.expr` holds."""
+
+    ONCE = "once"
+    INTERVAL = "interval"
+    CRON = "cron"
+    RRULE = "rrule"
+    MANUAL = "manual"
+
+
+class Schedule(BaseModel):
+    """When a task fires. Naive `start_at`/`end_at` are read in `timezone` and stored in UTC."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ScheduleKind = Field(
+        description="How `expr` is read: 'once' (one date-time), 'interval' (a repeating duration), "
+        "'cron' (5-field crontab), 'rrule' (RFC 5545 recurrence rule) or 'manual' (runs only through "
+        "run_now). Example: 'cron'."
+    )
+    expr: str = Field(
+        "",
+        max_length=1000,
+        description="The schedule itself. once: ISO 8601 date-time, read in `timezone` when it has no "
+        "offset ('2026-12-01T09:00'). interval: ISO 8601 duration or shorthand, at least 1 second "
+        "('PT15M', '90s', '1h30m', '1d'). cron: 5 fields minute hour day-of-month month day-of-week, "
+        "0 or 7 = Sunday ('0 9 * * 1-5' = 09:00 Monday to Friday), or @hourly/@daily/@weekly/@monthly/"
+        "@yearly. rrule: 'FREQ=WEEKLY;BYDAY=MO,WE;BYHOUR=8;BYMINUTE=30', optionally after a "
+        "'DTSTART:20260105T083000' line. manual: empty. Example: '0 9 * * 1-5'.",
+    )
+    timezone: str = Field(
+        "UTC",
+        max_length=64,
+        description="IANA time zone whose wall clock cron, rrule, once and day-based intervals follow, "
+        "DST included. Example: 'Europe/Paris'.",
+    )
+    start_at: datetime | None = Field(
+        None,
+        description="Optional first instant at which the task may fire (inclusive). RFC 3339; without an "
+        "offset it is read in `timezone`. Intervals count from it. Example: '2026-01-05T09:00:00Z'.",
+    )
+    end_at: datetime | None = Field(
+        None,
+        description="Optional last instant at which the task may fire (inclusive); after it the task is "
+        "completed. RFC 3339; without an offset it is read in `timezone`. Example: "
+        "'2026-12-31T18:00:00+01:00'.",
+    )
+    jitter_seconds: int = Field(
+        0,
+        ge=0,
+        le=3600,
+        description="Delay each run by a random 0..jitter_seconds after its fire time, to spread load "
+        "(0 to 3600, default 0). Example: 30.",
+    )
+
+    @field_validator("start_at", "end_at")
+    @classmethod
+    def _bound_in_utc(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(microsecond=0)
+        if value.tzinfo is None:
+            # An unknown zone is reported by check_schedule; read the value as UTC meanwhile.
+            zone = _zone(str(info.data.get("timezone", "UTC"))) or ZoneInfo("UTC")
+            return _resolve_wall(value, zone)
+        return value.astimezone(UTC)
+
+
+# --- wall clock ------------------------------------------------------------------------------
+
+
+def _offsets(wall: datetime, zone: ZoneInfo) -> tuple[timedelta, timedelta]:
+    """UTC offsets of a naive wall time at fold 0 and 1: equal if normal, o0 > o1 if repeated, o0 < o1 if
+    skipped (PEP 495)."""
+    first = wall.replace(tzinfo=zone).utcoffset()
+    second = wall.replace(tzinfo=zone, fold=1).utcoffset()
+    assert first is not None and second is not None
+    return first, second
+
+
+def _gap_end(wall: datetime, zone: ZoneInfo, before: timedelta, after: timedelta) -> datetime:
+    """The instant a spring-forward gap holding `wall` ends (bisection on the zone's offset)."""
+    low, high = (wall - after).replace(tzinfo=UTC), (wall - before).replace(tzinfo=UTC)
+    while high - low > _SECOND:
+        middle = low + (high - low) // 2
+        middle -= timedelta(microseconds=middle.microsecond)
+        if middle.astimezone(zone).utcoffset() == after:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _resolve_wall(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The instant of a naive wall time: first occurrence if repeated, end of the gap if skipped."""
+    first, second = _offsets(wall, zone)
+    if first < second:
+        return _gap_end(wall, zone, first, second)
+    return (wall - first).replace(tzinfo=UTC)
+
+
+def _wall(value: datetime, zone: ZoneInfo) -> datetime:
+    """A naive wall time in `zone` (naive input is already one)."""
+    return value if value.tzinfo is None else value.astimezone(zone).replace(tzinfo=None)
+
+
+def _zone_of(schedule: Schedule) -> ZoneInfo:
+    zone = _zone(schedule.timezone)
+    if zone is None:
+        raise ValueError(f"unknown time zone '{schedule.timezone}'")
+    return zone
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+# --- once ------------------------------------------------------------------------------------
+
+
+def _once_instant(expr: str, zone: ZoneInfo) -> datetime:
+    value = schedule_text.parse_once(expr)
+    return _resolve_wall(value, zone) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# --- interval --------------------------------------------------------------------------------
+
+
+def _interval_at(origin: datetime, k: int, step: Duration, zone: ZoneInfo) -> datetime:
+    if k == 0 or step.days == 0:
+        return origin + k * step.nominal
+    wall = _wall(origin, zone) + timedelta(days=k * step.days)
+    return _resolve_wall(wall, zone) + timedelta(seconds=k * step.seconds)
+
+
+def _interval_index(origin: datetime, after: datetime, step: Duration, zone: ZoneInfo) -> int:
+    """The smallest k >= 0 whose fire time is after `after`."""
+    if after < origin:
+        return 0
+    k = (after - origin) // step.nominal + 1
+    if step.days:  # calendar days: DST moves the estimate by at most a step or two
+        while k > 0 and _interval_at(origin, k - 1, step, zone) > after:
+            k -= 1
+        while _interval_at(origin, k, step, zone) <= after:
+            k += 1
+    return k
+
+
+def _interval_stream(origin: datetime, after: datetime, step: Duration, zone: ZoneInfo) -> Iterator[datetime]:
+    k = _interval_index(origin, after, step, zone)
+    while True:
+        yield _interval_at(origin, k, step, zone)
+        k += 1
+
+
+# --- cron ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Cron:
+    expr: str  # five plain fields
+    hour_repeats: bool  # hour field starts with '*': fires through the repeated hour, skips the gap
+
+
+@functools.lru_cache(maxsize=2048)
+def _compile_cron(expr: str) -> _Cron:
+    fields = schedule_text.normalise_cron(expr)
+    return _Cron(fields, fields.split()[1].startswith("*"))
+
+
+def _cron_walls(cron: _Cron, start: datetime) -> Iterator[datetime]:
+    """Naive wall times matching the fields, from `start` (inclusive) on."""
+    walls = croniter(cron.expr, start - _SECOND)
+    while True:
+        try:
+            wall: datetime = walls.get_next(datetime)
+        except (CroniterBadDateError, OverflowError):
+            return
+        yield wall
+
+
+def _cron_stream(cron: _Cron, after: datetime, zone: ZoneInfo) -> Iterator[datetime]:
+    start = _wall(after, zone)
+    if not cron.hour_repeats:
+        yield from (_resolve_wall(wall, zone) for wall in _cron_walls(cron, start))
+        return
+    first, second = _offsets(start, zone)
+    if first > second:  # inside a repeated hour: its first pass may still lie ahead
+        start -= first - second
+    walls = _cron_walls(cron, start)
+    wall = next(walls, None)
+    while wall is not None:
+        first, second = _offsets(wall, zone)
+        if first == second:
+            yield (wall - first).replace(tzinfo=UTC)
+        if first <= second:  # normal, or skipped by a gap
+            wall = next(walls, None)
+            continue
+        block = [wall]  # the repeated hour: every match at fold 0, then every match at fold 1
+        wall = next(walls, None)
+        while (
+            wall is not None and wall - block[0] < first - second and _offsets(wall, zone) == (first, second)
+        ):
+            block.append(wall)
+            wall = next(walls, None)
+        yield from ((w - first).replace(tzinfo=UTC) for w in block)
+        yield from ((w - second).replace(tzinfo=UTC) for w in block)
+
+
+# --- rrule -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    rule: rr.rrule
+    dtstart: datetime  # naive wall time
+    freq: int
+    interval: int
+    wkst: int
+    counted: bool
+    pins: tuple[tuple[str, Any], ...]  # dateutil's DTSTART-derived defaults, stated explicitly
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile_rule(text: str, zone_name: str, fallback: datetime | None) -> _Rule:
+    spec = schedule_text.parse_rule_text(text)
+    zone = ZoneInfo(zone_name)
+    dtstart = _wall(spec.dtstart, zone) if spec.dtstart else fallback
+    assert dtstart is not None, "an rrule without DTSTART needs an anchor"
+    params = dict(spec.params)
+    params.setdefault("WKST", "MO")  # dateutil would read calendar.firstweekday()
+    body = ";".join(f"{key}={value}" for key, value in params.items())
+    try:
+        rule = rr.rrulestr(body, dtstart=dtstart, cache="COUNT" in params)
+        assert isinstance(rule, rr.rrule)
+        if spec.until:
+            rule = rule.replace(until=_wall(spec.until, zone))
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise ValueError(f"invalid RRULE ({exc}): {schedule_text.RULE_HINT}") from None
+    freq = int(rr.FREQNAMES.index(params["FREQ"]))
+    pins: dict[str, Any] = {}
+    for key, level, value in (("BYHOUR", rr.HOURLY, dtstart.hour), ("BYMINUTE", rr.MINUTELY, dtstart.minute)):
+        if freq < level and key not in params:
+            pins[key.lower()] = value
+    if freq < rr.SECONDLY and "BYSECOND" not in params:
+        pins["bysecond"] = dtstart.second
+    if not {"BYWEEKNO", "BYYEARDAY", "BYMONTHDAY", "BYDAY", "BYEASTER"} & params.keys():
+        if freq == rr.YEARLY and "BYMONTH" not in params:
+            pins["bymonth"] = dtstart.month
+        if freq in (rr.YEARLY, rr.MONTHLY):
+            pins["bymonthday"] = dtstart.day
+        if freq == rr.WEEKLY:
+            pins["byweekday"] = dtstart.weekday()
+    interval, wkst = int(params.get("INTERVAL", "1")), schedule_text.RULE_WEEKDAYS.index(params["WKST"])
+    return _Rule(rule, dtstart, freq, interval, wkst, "COUNT" in params, tuple(pins.items()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rebased(rule: _Rule, start: datetime) -> rr.rrule:
+    return rule.rule.replace(dtstart=start, **dict(rule.pins))
+
+
+def _rule_from(rule: _Rule, wall: datetime) -> rr.rrule:
+    """An equivalent rule whose DTSTART is a whole number of periods after the original and at most
+    `wall`, so dateutil does not walk from a DTSTART years ago. COUNT rules must start where they start."""
+    base, start, freq, interval = rule.rule, rule.dtstart, rule.freq, rule.interval
+    if rule.counted or wall <= start:
+        return base
+    if freq in (rr.YEARLY, rr.MONTHLY):
+        months = interval * (12 if freq == rr.YEARLY else 1)
+        origin = start.replace(
+            month=1 if freq == rr.YEARLY else start.month, day=1, hour=0, minute=0, second=0
+        )
+        k = ((wall.year - origin.year) * 12 + wall.month - origin.month) // months
+        total = origin.month - 1 + k * months
+        moved = origin.replace(year=origin.year + total // 12, month=total % 12 + 1)
+    elif freq in (rr.WEEKLY, rr.DAILY):
+        days = interval * (7 if freq == rr.WEEKLY else 1)
+        origin = start.replace(hour=0, minute=0, second=0)
+        if freq == rr.WEEKLY:
+            origin -= timedelta(days=(start.weekday() - rule.wkst) % 7)
+        k = (wall - origin).days // days
+        moved = origin + timedelta(days=k * days)
+    else:
+        unit = {rr.HOURLY: 3600, rr.MINUTELY: 60}.get(freq, 1)
+        origin = start.replace(
+            minute=0 if unit == 3600 else start.minute, second=0 if unit > 1 else start.second
+        )
+        k = int((wall - origin).total_seconds()) // (unit * interval)
+        moved = origin + timedelta(seconds=k * unit * interval)
+    return base if k < 1 else _rebased(rule, moved)
+
+
+def _rule_stream(rule: _Rule, after: datetime, zone: ZoneInfo) -> Iterator[datetime]:
+    start = _wall(after, zone)
+    yield from (_resolve_wall(wall, zone) for wall in _rule_from(rule, start).xafter(start, inc=True))
+
+
+def _rule_anchor(schedule: Schedule, anchor: datetime, zone: ZoneInfo) -> datetime | None:
+    if schedule_text.parse_rule_text(schedule.expr).dtstart is not None:
+        return None
+    return _wall(schedule.start_at or anchor, zone).replace(second=0, microsecond=0)
+
+
+# --- the fire times of a schedule ------------------------------------------------------------
+
+
+def _stream(schedule: Schedule, after: datetime, anchor: datetime) -> Iterator[datetime]:
+    """Fire times after `after`, within start_at/end_at, strictly increasing."""
+    zone = _zone_of(schedule)
+    if schedule.start_at is not None and schedule.start_at - _SECOND > after:
+        after = schedule.start_at - _SECOND
+    times: Iterator[datetime]
+    if schedule.kind == ScheduleKind.ONCE:
+        times = iter([_once_instant(schedule.expr, zone)])
+    elif schedule.kind == ScheduleKind.INTERVAL:
+        times = _interval_stream(schedule.start_at or anchor, after, parse_duration(schedule.expr), zone)
+    elif schedule.kind == ScheduleKind.CRON:
+        times = _cron_stream(_compile_cron(schedule.expr), after, zone)
+    elif schedule.kind == ScheduleKind.RRULE:
+        rule = _compile_rule(schedule.expr, schedule.timezone, _rule_anchor(schedule, anchor, zone))
+        times = _rule_stream(rule, after, zone)
+    else:
+        times = iter([])
+    last = after
+    try:
+        for time in times:
+            if schedule.end_at is not None and time > schedule.end_at:
+                return
+            if time > last:
+                yield time
+                last = time
+    except OverflowError:  # past year 9999
+        return
+
+
+def first_fire_time(schedule: Schedule, now: datetime) -> datetime | None:
+    """The first fire time of a task created at `now` (whole seconds; fire times >= now count).
+
+    once: its instant; interval: `start_at` (or, if that is past, the first time on its grid >= now),
+    else now + interval; cron and rrule: the first fire >= max(now, start_at); manual: None. None also
+    when nothing is left before `end_at`.
+
+    Raises:
+        ValueError: `now` is naive, or the schedule does not pass `check_schedule`.
+    """
+    now = _utc(now, "now").replace(microsecond=0)
+    if schedule.kind == ScheduleKind.INTERVAL and schedule.start_at is None:
+        first = _interval_at(now, 1, parse_duration(schedule.expr), _zone_of(schedule))
+        return first if schedule.end_at is None or first <= schedule.end_at else None
+    return next(_stream(schedule, now - _SECOND, now), None)
+
+
+def next_fire_time(schedule: Schedule, after: datetime, anchor: datetime) -> datetime | None:
+    """The smallest fire time strictly after `after`, or None when there are no more.
+
+    `anchor` is the task's first fire time: interval fire times are `start_at` (else `anchor`) plus whole
+    intervals, however late the previous run was; an rrule without DTSTART and start_at is anchored there.
+
+    Raises:
+        ValueError: a naive datetime, or a schedule that does not pass `check_schedule`.
+    """
+    return next(_stream(schedule, _utc(after, "after"), _utc(anchor, "anchor")), None)
+
+
+def fire_times_between(
+    schedule: Schedule, anchor: datetime, after: datetime, until: datetime, limit: int
+) -> list[datetime]:
+    """The fire times t with `after` < t <= `until`, ascending, at most `limit` of them."""
+    until = _utc(until, "until")
+    times = _stream(schedule, _utc(after, "after"), _utc(anchor, "anchor"))
+    return list(islice(takewhile(lambda t: t <= until, times), max(limit, 0)))
+
+
+def count_fire_times_between(
+    schedule: Schedule, anchor: datetime, after: datetime, until: datetime, cap: int = 1_000_000
+) -> int:
+    """How many fire times t have `after` < t <= `until`, counting no further than `cap`.
+
+    Arithmetic for intervals, and day by day for most crons, so a task asleep for a year is cheap.
+    """
+    after, until, anchor = _utc(after, "after"), _utc(until, "until"), _utc(anchor, "anchor")
+    if schedule.start_at is not None:
+        after = max(after, schedule.start_at - _SECOND)
+    if schedule.end_at is not None:
+        until = min(until, schedule.end_at)
+    if until <= after:
+        return 0
+    if schedule.kind == ScheduleKind.INTERVAL:
+        step, origin, zone = parse_duration(schedule.expr), schedule.start_at or anchor, _zone_of(schedule)
+        count = _interval_index(origin, until, step, zone) - _interval_index(origin, after, step, zone)
+    elif schedule.kind == ScheduleKind.CRON:
+        count = _cron_count(schedule, anchor, after, until, cap)
+    else:
+        count = _count_streamed(schedule, anchor, after, until, cap)
+    return min(max(count, 0), cap)
+
+
+def _count_streamed(schedule: Schedule, anchor: datetime, after: datetime, until: datetime, cap: int) -> int:
+    return sum(1 for _ in islice(takewhile(lambda t: t <= until, _stream(schedule, after, anchor)), cap))
+
+
+def _cron_count(schedule: Schedule, anchor: datetime, after: datetime, until: datetime, cap: int) -> int:
+    """Whole days without a DST change count by arithmetic; the two ends and DST days are streamed."""
+    zone = _zone_of(schedule)
+    (minutes, hours, days, months, weekdays), nth = croniter.expand(_compile_cron(schedule.expr).expr)
+    first, last = _wall(after, zone).date() + timedelta(days=1), _wall(until, zone).date()
+    if nth or "l" in days or (last - first).days < 3:  # L and # make days irregular
+        return _count_streamed(schedule, anchor, after, until, cap)
+    per_day = (60 if minutes == ["*"] else len(minutes)) * (24 if hours == ["*"] else len(hours))
+    either = days != ["*"] and weekdays != ["*"]  # cron: both day fields restricted = either matches
+
+    def start(day: date) -> datetime:  # one second before the day's first instant
+        return _resolve_wall(datetime.combine(day, datetime.min.time()), zone) - _SECOND
+
+    count, day = _count_streamed(schedule, anchor, after, start(first), cap), first
+    while day < last and count < cap:
+        following = day + timedelta(days=1)
+        if start(following) - start(day) != timedelta(days=1):  # a DST change inside the day
+            count += _count_streamed(schedule, anchor, start(day), start(following), cap)
+        elif months == ["*"] or day.month in months:
+            in_month, in_week = (
+                days == ["*"] or day.day in days,
+                weekdays == ["*"] or day.isoweekday() % 7 in weekdays,
+            )
+            count += per_day if (in_month or in_week if either else in_month and in_week) else 0
+        day = following
+    return count + _count_streamed(schedule, anchor, start(last), until, cap)
+
+
+def upcoming_fire_times(
+    schedule: Schedule, now: datetime, count: int, anchor: datetime | None = None
+) -> list[datetime]:
+    """The next `count` fire times >= now; `anchor` defaults to `first_fire_time(schedule, now)`."""
+    now = _utc(now, "now").replace(microsecond=0)
+    anchor = first_fire_time(schedule, now) if anchor is None else anchor
+    if anchor is None:
+        return []
+    return list(islice(_stream(schedule, now - _SECOND, _utc(anchor, "anchor")), max(count, 0)))
+
+
+def apply_jitter(fire_time: datetime, jitter_seconds: int, rng: random.Random) -> datetime:
+    """`fire_time` delayed by a uniform random 0..`jitter_seconds` (unchanged, rng untouched, if 0)."""
+    if jitter_seconds <= 0:
+        return fire_time
+    return fire_time + timedelta(seconds=rng.uniform(0, jitter_seconds))
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _check_expr(schedule: Schedule, zone: ZoneInfo, now: datetime) -> str | None:
+    """What is wrong with `expr` for its kind, or None."""
+    try:
+        if schedule.kind == ScheduleKind.MANUAL and schedule.expr.strip():
+            return "must be empty for a manual schedule (it runs only through run_now)"
+        if schedule.kind == ScheduleKind.ONCE:
+            _once_instant(schedule.expr, zone)
+        elif schedule.kind == ScheduleKind.INTERVAL:
+            parse_duration(schedule.expr)
+        elif schedule.kind == ScheduleKind.CRON:
+            _compile_cron(schedule.expr)
+        elif schedule.kind == ScheduleKind.RRULE:
+            _compile_rule(schedule.expr, zone.key, _rule_anchor(schedule, now, zone))
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+_NEVER_AGAIN = {
+    ScheduleKind.CRON: "no date matches it from now on (like 31 February)",
+    ScheduleKind.RRULE: "no occurrence from now on (COUNT or UNTIL exhausted, or no date matches)",
+}
+
+
+def _never_again(schedule: Schedule, now: datetime) -> Problem | None:
+    if schedule.end_at is not None and schedule.end_at < now:
+        return Problem(
+            "schedule.end_at", f"{_rfc3339(schedule.end_at)} is in the past: the task would never fire"
+        )
+    if schedule.kind == ScheduleKind.MANUAL or first_fire_time(schedule, now) is not None:
+        return None
+    unbounded = first_fire_time(schedule.model_copy(update={"end_at": None}), now)
+    if unbounded is not None:
+        return Problem(
+            "schedule.end_at", f"is before the first fire time {_rfc3339(unbounded)}: nothing would fire"
+        )
+    if schedule.kind == ScheduleKind.ONCE:
+        instant = _once_instant(schedule.expr, ZoneInfo(schedule.timezone))
+        if schedule.start_at and instant < schedule.start_at:
+            return Problem("schedule.start_at", f"is after the only fire time {_rfc3339(instant)}")
+        why = f"{_rfc3339(instant)} is in the past (now is {_rfc3339(now)})"
+    else:
+        why = _NEVER_AGAIN.get(schedule.kind, "no fire time from now on")
+    return Problem("schedule.expr", f"can never fire again: {why}")
+
+
+def check_schedule(schedule: Schedule, now: datetime) -> list[Problem]:
+    """Every semantic problem of a schedule at once, with paths under `schedule`; [] when it is valid.
+
+    Covers the time zone, `expr` for its kind, start_at < end_at, and a schedule that can never fire
+    again (a past `once`, `0 9 31 2 *`, an exhausted rrule, an `end_at` in the past).
+
+    Raises:
+        ValueError: `now` is naive.
+    """
+    now = _utc(now, "now").replace(microsecond=0)
+    problems: list[Problem] = []
+    zone = _zone(schedule.timezone)
+    if zone is None:
+        why = "expected an IANA name like 'Europe/Paris' or 'UTC'"
+        problems.append(Problem("schedule.timezone", f"unknown time zone '{schedule.timezone}': {why}"))
+    message = _check_expr(schedule, zone or ZoneInfo("UTC"), now)
+    if message:
+        problems.append(Problem("schedule.expr", message))
+    if schedule.start_at and schedule.end_at and schedule.end_at <= schedule.start_at:
+        problems.append(Problem("schedule.end_at", f"must be after start_at ({_rfc3339(schedule.start_at)})"))
+    if not problems:
+        problem = _never_again(schedule, now)
+        problems.extend([problem] if problem else [])
+    return problems
+
+
+# --- description -----------------------------------------------------------------------------
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _describe_expr(schedule: Schedule, zone: ZoneInfo) -> str:
+    if schedule.kind == ScheduleKind.ONCE:
+        return f"Once at {schedule_text.wall_text(_wall(_once_instant(schedule.expr, zone), zone))}"
+    if schedule.kind == ScheduleKind.INTERVAL:
+        step = parse_duration(schedule.expr)
+        return schedule_text.describe_interval(step.days, step.seconds)
+    if schedule.kind == ScheduleKind.CRON:
+        return schedule_text.describe_cron(_compile_cron(schedule.expr).expr)
+    _compile_rule(schedule.expr, zone.key, datetime(2000, 1, 1))  # validates what the words leave out
+    spec = schedule_text.parse_rule_text(schedule.expr)
+    until = _wall(spec.until, zone) if spec.until else None
+    return schedule_text.describe_rrule(
+        dict(spec.params), _wall(spec.dtstart, zone) if spec.dtstart else None, until
+    )
+
+
+def describe_schedule(schedule: Schedule) -> str:
+    """A sentence for people: "At 09:00, Monday through Friday (Europe/Paris)", "Every 15 minutes".
+
+    Bounds are appended as "from ... until ..." on the schedule's wall clock, followed by the zone
+    (left out for an hours/minutes/seconds interval without bounds). Never raises: an invalid schedule
+    is described by its kind and expression.
+    """
+    if schedule.kind == ScheduleKind.MANUAL:
+        return "Manually (run_now only)"
+    zone = _zone(schedule.timezone)
+    try:
+        if zone is None:
+            raise ValueError(schedule.timezone)
+        words = _describe_expr(schedule, zone)
+    except (ValueError, KeyError, IndexError):
+        return f"Invalid {schedule.kind.value} schedule '{schedule.expr}' ({schedule.timezone})"
+    bounds = [
+        f"{word} {schedule_text.wall_text(_wall(bound, zone))}"
+        for word, bound in (("from", schedule.start_at), ("until", schedule.end_at))
+        if bound is not None
+    ]
+    if bounds:
+        words += ", " + " ".join(bounds)
+    if bounds or schedule.kind != ScheduleKind.INTERVAL or parse_duration(schedule.expr).days:
+        words += f" ({schedule.timezone})"
+    return words

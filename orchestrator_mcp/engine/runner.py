@@ -1,0 +1,398 @@
+"""Execute one run: steps in order, conditions, templates, retries, timeouts, cancellation.
+
+Every state change is stored as it happens (step records, log lines, the run row), redacted of
+secrets, so `get_run` and the log show a run in flight and a crash loses at most the step in hand.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import anyio
+
+from orchestrator_mcp.catalog import Catalog, ToolCallError
+from orchestrator_mcp.clock import Clock
+from orchestrator_mcp.domain.expressions import ExpressionError, evaluate, is_truthy
+from orchestrator_mcp.domain.pipeline import Step, check_arguments
+from orchestrator_mcp.domain.policy import Policy
+from orchestrator_mcp.domain.problems import join_path
+from orchestrator_mcp.domain.redaction import Redactor
+from orchestrator_mcp.domain.retry import FailureKind, backoff_delay, should_retry
+from orchestrator_mcp.domain.run import RunStatus, StepStatus
+from orchestrator_mcp.domain.templating import TemplateError, referenced_secrets, render
+from orchestrator_mcp.engine.events import RunEvent, RunEvents
+from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
+from orchestrator_mcp.timefmt import rfc3339
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RunHandle:
+    """A run executing in this process; `cancel()` cuts it wherever it is."""
+
+    run_id: str
+    reason: str | None = None
+    _scope: anyio.CancelScope | None = None
+    _shield: anyio.CancelScope | None = None
+
+    def shield(self) -> anyio.CancelScope:
+        """The scope the whole execution runs in, deaf to outside cancellation until `kill()`."""
+        self._shield = anyio.CancelScope(shield=True)
+        return self._shield
+
+    def kill(self) -> None:
+        """Cut the execution now, recorded or not (after a shutdown grace ran out)."""
+        if self._shield is not None:
+            self._shield.cancel()
+
+    def scope(self) -> anyio.CancelScope:
+        """A new scope for the next phase of the run, cancelled at once if the run already is."""
+        self._scope = anyio.CancelScope()
+        if self.reason is not None:
+            self._scope.cancel()
+        return self._scope
+
+    def cancel(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        if self._scope is not None:
+            self._scope.cancel()
+
+
+class StepFailed(Exception):
+    """A step ended in failure; `kind` is the error type stored on the run."""
+
+    def __init__(self, kind: str, message: str, status: StepStatus = StepStatus.FAILED) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+
+
+class Runner:
+    """Runs pipelines; shared by every run of the process."""
+
+    def __init__(
+        self, store: SqlStore, catalog: Catalog, clock: Clock, secrets: Mapping[str, str], events: RunEvents
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.clock = clock
+        self.secrets = dict(secrets)
+        self.redactor = Redactor(self.secrets.values())
+        self.events = events
+
+    async def execute(self, run: RunRow, handle: RunHandle) -> None:
+        """Execute a claimed run to its end and store the outcome. Never raises for a run's failure."""
+        task = await self.store.get_task(run.task_id)
+        if task is None:
+            await self._finish_without_steps(run, RunStatus.CANCELLED, "cancelled", "the task was deleted")
+            return
+        try:
+            execution = _Execution(self, run, task, handle)
+        except ValueError as error:  # a stored pipeline that no longer parses
+            await self._finish_without_steps(run, RunStatus.FAILED, "invalid_pipeline", str(error))
+            return
+        await execution.run()
+
+    async def _finish_without_steps(self, run: RunRow, status: RunStatus, kind: str, message: str) -> None:
+        now = self.clock.now()
+        await self.store.finish_run(
+            run.id,
+            {
+                "status": status.value,
+                "finished_at": now,
+                "duration_ms": 0,
+                "error": {"step_id": None, "type": kind, "message": message},
+            },
+            now,
+        )
+        await self.store.append_logs([LogRow(run_id=run.id, at=now, level="ERROR", message=message)])
+        await self.events.publish(RunEvent(run.id, message, 0, 0, final=True))
+
+
+class _Execution:
+    """The state of one run while it executes."""
+
+    def __init__(self, runner: Runner, run: RunRow, task: TaskRow, handle: RunHandle) -> None:
+        self.runner = runner
+        self.run_row = run
+        self.handle = handle
+        self.policy = Policy.model_validate(task.policy)
+        self.steps = [Step.model_validate(item) for item in task.pipeline]
+        self.handlers = [Step.model_validate(item) for item in task.on_failure or []]
+        self.output = task.output
+        self.records: dict[str, StepRow] = {}
+        self.logs: list[LogRow] = []
+        self.done = 0
+        self.current: StepRow | None = None
+        self.context: dict[str, Any] = {
+            "params": run.params,
+            "vars": {},
+            "steps": {},
+            "run": {
+                "id": run.id,
+                "task_id": run.task_id,
+                "trigger": run.trigger,
+                "scheduled_for": rfc3339(run.scheduled_for),
+                "attempt": run.attempt,
+            },
+            "task": {"id": task.id, "title": task.title},
+            "secrets": runner.secrets,
+        }
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def log(self, level: str, message: str, step_id: str | None = None) -> None:
+        text = self.runner.redactor.redact_text(message)
+        self.logs.append(
+            LogRow(
+                run_id=self.run_row.id, at=self.runner.clock.now(), level=level, step_id=step_id, message=text
+            )
+        )
+
+    async def flush(self, *rows: StepRow, run_values: dict[str, Any] | None = None) -> None:
+        logs, self.logs = self.logs, []
+        with anyio.CancelScope(shield=True):  # a record is never cut half-written
+            await self.runner.store.record_progress(self.run_row.id, rows, logs, run_values)
+
+    def new_record(self, step: Step, seq: int, phase: str) -> StepRow:
+        record = StepRow(
+            run_id=self.run_row.id,
+            seq=seq,
+            step_id=step.id,
+            uses=step.uses,
+            phase=phase,
+            status=StepStatus.PENDING.value,
+        )
+        self.records[step.id] = record
+        return record
+
+    # -- the run ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        clock = self.runner.clock
+        started = self.run_row.started_at or clock.now()
+        pending = [self.new_record(step, seq, "main") for seq, step in enumerate(self.steps)]
+        self.log(
+            "INFO",
+            f"run started ({self.run_row.trigger}, scheduled for {rfc3339(self.run_row.scheduled_for)})",
+        )
+        await self.flush(*pending, run_values={"steps_total": len(self.steps)})
+
+        status, error = RunStatus.SUCCEEDED, None
+        with anyio.move_on_after(self.policy.timeout_seconds) as deadline, self.handle.scope():
+            status, error = await self.run_steps(self.steps, "main")
+        if self.handle.reason is not None:
+            status = RunStatus.INTERRUPTED if self.handle.reason == "shutdown" else RunStatus.CANCELLED
+            error = self.stop_current(status, "cancelled", self.handle.reason or "cancelled")
+        elif deadline.cancelled_caught:
+            status = RunStatus.TIMED_OUT
+            error = self.stop_current(
+                status, "run_timeout", f"the run exceeded its time limit of {self.policy.timeout_seconds}s"
+            )
+        await self.skip_rest(error)
+
+        if status in (RunStatus.FAILED, RunStatus.TIMED_OUT) and self.handlers:
+            self.context["error"] = error
+            self.log("WARNING", f"running {len(self.handlers)} on_failure step(s)")
+            handlers = [
+                self.new_record(step, len(self.steps) + i, "on_failure")
+                for i, step in enumerate(self.handlers)
+            ]
+            await self.flush(*handlers)
+            with self.handle.scope():
+                await self.run_steps(self.handlers, "on_failure")
+            if self.handle.reason is not None:
+                self.stop_current(RunStatus.CANCELLED, "cancelled", self.handle.reason or "cancelled")
+            await self.skip_rest(error)
+
+        output = None
+        if status is RunStatus.SUCCEEDED:
+            output, error = self.evaluate_output()
+            if error is not None:
+                status = RunStatus.FAILED
+        await self.finish(status, error, output, started)
+
+    def stop_current(self, status: RunStatus, kind: str, message: str) -> dict[str, Any]:
+        """Mark the step in flight (if any) as cut by cancellation or the run's time limit."""
+        record = self.current
+        step_id = None
+        if record is not None:
+            step_id = record.step_id
+            record.status = (
+                StepStatus.TIMED_OUT if status is RunStatus.TIMED_OUT else StepStatus.CANCELLED
+            ).value
+            record.error = message
+            self.end_record(record)
+            self.context["steps"][record.step_id] = {
+                "status": record.status,
+                "result": None,
+                "error": message,
+            }
+        self.log("ERROR", message, step_id)
+        return {"step_id": step_id, "type": kind, "message": message}
+
+    async def skip_rest(self, error: dict[str, Any] | None) -> None:
+        reason = "not started: " + (error["message"] if error else "the run ended")
+        rest = [record for record in self.records.values() if record.status == StepStatus.PENDING.value]
+        for record in rest:
+            record.status, record.skip_reason = StepStatus.SKIPPED.value, reason[:500]
+        touched = rest + ([self.current] if self.current is not None else [])
+        self.current = None
+        await self.flush(*touched)
+
+    async def run_steps(self, steps: list[Step], phase: str) -> tuple[RunStatus, dict[str, Any] | None]:
+        for index, step in enumerate(steps):
+            record = self.records[step.id]
+            try:
+                await self.run_step(step, record, join_path("pipeline" if phase == "main" else phase, index))
+            except StepFailed as failure:
+                record.status, record.error = failure.status.value, failure.message
+                self.end_record(record)
+                self.context["steps"][step.id] = {
+                    "status": record.status,
+                    "result": None,
+                    "error": failure.message,
+                }
+                self.log("ERROR", f"failed ({failure.kind}): {failure.message}", step.id)
+                self.current = None
+                await self.flush(record, run_values={"steps_completed": self.done})
+                await self.publish(f"step {step.id} {record.status}: {failure.message}")
+                if not step.continue_on_error:
+                    return RunStatus.FAILED, {
+                        "step_id": step.id,
+                        "type": failure.kind,
+                        "message": failure.message,
+                    }
+                self.log("WARNING", "continue_on_error: going on", step.id)
+        return RunStatus.SUCCEEDED, None
+
+    async def run_step(self, step: Step, record: StepRow, path: str) -> None:
+        clock = self.runner.clock
+        self.context["now"] = rfc3339(clock.now())
+        if step.if_ is not None and not self.condition(step):
+            record.status = StepStatus.SKIPPED.value
+            record.skip_reason = f"condition `{step.if_}` was false"
+            self.context["steps"][step.id] = {"status": record.status, "result": None, "error": None}
+            self.log("INFO", f"skipped: {record.skip_reason}", step.id)
+            self.done += 1
+            await self.flush(record, run_values={"steps_completed": self.done})
+            await self.publish(f"step {step.id} skipped")
+            return
+        record.status, record.started_at = StepStatus.RUNNING.value, clock.now()
+        self.current = record
+        arguments = self.arguments(step, path)
+        record.arguments = self.runner.redactor.redact(arguments)
+        self.log("INFO", f"calling {step.uses}", step.id)
+        await self.flush(record)
+        value = await self.call(step, record, arguments)
+        stored = self.runner.redactor.redact(value)
+        record.status, record.result = StepStatus.SUCCEEDED.value, stored
+        record.result_size = len(json.dumps(stored, ensure_ascii=False, default=str))
+        self.end_record(record)
+        self.context["steps"][step.id] = {"status": record.status, "result": value, "error": None}
+        if step.save_as:
+            self.context["vars"][step.save_as] = value
+        self.done += 1
+        self.current = None
+        self.log("INFO", f"succeeded after {record.attempts} attempt(s) in {record.duration_ms} ms", step.id)
+        await self.flush(record, run_values={"steps_completed": self.done})
+        await self.publish(f"step {step.id} succeeded")
+
+    def condition(self, step: Step) -> bool:
+        assert step.if_ is not None
+        try:
+            return is_truthy(evaluate(step.if_, self.context))
+        except ExpressionError as error:
+            raise StepFailed("expression_error", f"if: {error}") from error
+
+    def arguments(self, step: Step, path: str) -> dict[str, Any]:
+        missing = sorted(name for name in referenced_secrets(step.with_) if name not in self.runner.secrets)
+        if missing:
+            names = ", ".join(f"{name} (environment variable ORCH_SECRET_{name})" for name in missing)
+            raise StepFailed("missing_secret", f"secret not set: {names}")
+        try:
+            arguments = render(step.with_, self.context, join_path(path, "with"))
+        except TemplateError as error:
+            raise StepFailed("template_error", str(error)) from error
+        tool = self.runner.catalog.tool(step.uses)
+        if tool is not None:
+            problems = check_arguments(arguments, tool.input_schema, join_path(path, "with"))
+            if problems:
+                text = "; ".join(str(problem) for problem in problems)
+                raise StepFailed("invalid_arguments", self.runner.redactor.redact_text(text))
+        return dict(arguments)
+
+    async def call(self, step: Step, record: StepRow, arguments: dict[str, Any]) -> Any:
+        retry = step.retry or self.policy.retry
+        timeout = float(step.timeout_seconds or self.policy.step_timeout_seconds)
+        while True:
+            record.attempts += 1
+            try:
+                return await self.runner.catalog.call(step.uses, arguments, timeout)
+            except ToolCallError as error:
+                message = self.runner.redactor.redact_text(error.message)
+                if not should_retry(retry, record.attempts, error.kind):
+                    status = StepStatus.TIMED_OUT if error.kind is FailureKind.TIMEOUT else StepStatus.FAILED
+                    raise StepFailed(error.kind.value, message, status) from None
+                delay = backoff_delay(retry, record.attempts)
+                self.log(
+                    "WARNING",
+                    f"attempt {record.attempts} failed ({error.kind.value}): {message}; "
+                    f"retrying in {delay:g}s",
+                    step.id,
+                )
+                await self.flush(record)
+                await self.runner.clock.sleep(delay)
+
+    def end_record(self, record: StepRow) -> None:
+        record.finished_at = self.runner.clock.now()
+        if record.started_at is not None:
+            record.duration_ms = _ms(record.finished_at, record.started_at)
+
+    def evaluate_output(self) -> tuple[Any, dict[str, Any] | None]:
+        if self.output is None:
+            return self.runner.redactor.redact(self.context["vars"]), None
+        try:
+            return self.runner.redactor.redact(evaluate(self.output, self.context)), None
+        except ExpressionError as error:
+            message = f"output: {error}"
+            self.log("ERROR", message)
+            return None, {"step_id": None, "type": "output_error", "message": message}
+
+    async def finish(
+        self, status: RunStatus, error: dict[str, Any] | None, output: Any, started: datetime
+    ) -> None:
+        now = self.runner.clock.now()
+        if error is not None:
+            error = self.runner.redactor.redact(error)
+        self.log("INFO" if status is RunStatus.SUCCEEDED else "ERROR", f"run {status.value}")
+        await self.flush()
+        values = {
+            "status": status.value,
+            "finished_at": now,
+            "duration_ms": _ms(now, started),
+            "steps_completed": self.done,
+            "error": error,
+            "output": output,
+        }
+        with anyio.CancelScope(shield=True):
+            await self.runner.store.finish_run(self.run_row.id, values, now)
+        await self.publish(f"run {status.value}", final=True)
+
+    async def publish(self, message: str, final: bool = False) -> None:
+        await self.runner.events.publish(
+            RunEvent(self.run_row.id, message, self.done, len(self.steps), final)
+        )
+
+
+def _ms(end: datetime, start: datetime) -> int:
+    return max(0, int((end - start).total_seconds() * 1000))

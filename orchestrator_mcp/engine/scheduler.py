@@ -1,0 +1,342 @@
+"""The engine loop: fire due tasks, claim queued runs, execute them, keep this instance alive.
+
+The loop sleeps until the earliest of: the next due fire time, the next queued run's `not_before`,
+a poll interval (other processes may have changed the store), or a wake-up from this process (a
+task created, a run finished). Firing and claiming are single transactions in the store, so any
+number of processes can share one database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from orchestrator_mcp.clock import Clock
+from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan, plan_fire
+from orchestrator_mcp.domain.policy import Policy
+from orchestrator_mcp.domain.run import RunStatus, Trigger
+from orchestrator_mcp.domain.schedule import Schedule, apply_jitter
+from orchestrator_mcp.engine.runner import RunHandle, Runner
+from orchestrator_mcp.ids import new_id
+from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.tables import InstanceRow, LogRow, RunRow, TaskRow
+
+logger = logging.getLogger(__name__)
+
+FIRE_BATCH = 200
+FIRE_ROUNDS = 50
+CANCEL_POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """The engine's knobs, as plain values."""
+
+    max_concurrent_runs: int = 8
+    poll_interval_seconds: float = 1.0
+    heartbeat_seconds: float = 5.0
+    instance_timeout_seconds: float = 30.0
+    shutdown_grace_seconds: float = 5.0
+
+
+@dataclass(slots=True)
+class Instance:
+    """This process, as other processes see it in the instances table."""
+
+    id: str = field(default_factory=lambda: "inst_" + uuid.uuid4().hex[:16])
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+
+
+class Engine:
+    """Owns this process's share of the work."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        runner: Runner,
+        clock: Clock,
+        settings: EngineSettings,
+        instance: Instance | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.runner = runner
+        self.clock = clock
+        self.settings = settings
+        self.instance = instance or Instance()
+        self.started_at = clock.now()
+        self.handles: dict[str, RunHandle] = {}
+        self.last_loop_at: datetime | None = None
+        self._rng = rng or random.Random()
+        self._wake = anyio.Event()
+        self._idle = anyio.Event()
+        self._runs: TaskGroup | None = None
+        self._stopping = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Register this instance, recover what dead ones left, then loop until cancelled.
+
+        On cancellation it stops claiming, asks running runs to stop (they end `interrupted`),
+        waits up to the shutdown grace for them, and only then cuts what is left.
+        """
+        await self.heartbeat()
+        await self.reap()
+        async with anyio.create_task_group() as runs:
+            self._runs = runs
+            try:
+                async with anyio.create_task_group() as loops:
+                    loops.start_soon(self._every, self.settings.heartbeat_seconds, self._heartbeat_and_reap)
+                    loops.start_soon(self._every, CANCEL_POLL_SECONDS, self._watch_cancellations)
+                    task_status.started()
+                    await self._loop()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._drain()
+                    await self.store.remove_instance(self.instance.id)
+
+    async def _drain(self) -> None:
+        self._stopping = True
+        for handle in list(self.handles.values()):
+            handle.cancel("shutdown")
+        if self.handles:
+            with anyio.move_on_after(self.settings.shutdown_grace_seconds):
+                await self._idle.wait()
+        for handle in list(self.handles.values()):
+            handle.kill()
+
+    def wake(self) -> None:
+        """Re-check the store now (a task or run changed in this process)."""
+        self._wake.set()
+
+    async def _every(self, seconds: float, action: Callable[[], Any]) -> None:
+        while True:
+            await anyio.sleep(seconds)
+            try:
+                await action()
+            except Exception:
+                logger.exception("engine housekeeping failed; retrying")
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake = anyio.Event()
+            now = self.clock.now()
+            self.last_loop_at = now
+            try:
+                await self.fire_due(now)
+                await self.dispatch(now)
+                deadline = await self._next_deadline(now)
+            except Exception:
+                logger.exception("engine loop failed; retrying")
+                deadline = now + timedelta(seconds=self.settings.poll_interval_seconds)
+            await self._sleep_until(deadline)
+
+    async def _next_deadline(self, now: datetime) -> datetime:
+        deadline = now + timedelta(seconds=self.settings.poll_interval_seconds)
+        candidates = [await self.store.next_due_at()]
+        if len(self.handles) < self.settings.max_concurrent_runs:
+            candidates.append(await self.store.next_ready_at())
+        return min([deadline, *(moment for moment in candidates if moment is not None)])
+
+    async def _sleep_until(self, deadline: datetime) -> None:
+        if self._wake.is_set() or deadline <= self.clock.now():
+            await anyio.lowlevel.checkpoint()
+            return
+        async with anyio.create_task_group() as group:
+
+            async def sleeper() -> None:
+                await self.clock.sleep_until(deadline)
+                group.cancel_scope.cancel()
+
+            async def waker() -> None:
+                await self._wake.wait()
+                group.cancel_scope.cancel()
+
+            group.start_soon(sleeper)
+            group.start_soon(waker)
+
+    async def fire_due(self, now: datetime) -> int:
+        """Turn every due fire time into runs; returns how many were queued."""
+        total = 0
+        for _ in range(FIRE_ROUNDS):  # bounded: the loop comes straight back if more is due
+            total += await self.store.fire_due(now, self._plan, self._run_rows, FIRE_BATCH)
+            due = await self.store.next_due_at()
+            if due is None or due > now:
+                break
+        return total
+
+    def _plan(self, task: TaskRow, active: ActiveRuns) -> FirePlan:
+        """Plan a fire; a task whose stored definition cannot be planned is paused, never retried forever."""
+        try:
+            assert task.next_run_at is not None and task.anchor is not None
+            schedule = Schedule.model_validate(task.schedule)
+            policy = Policy.model_validate(task.policy)
+            return plan_fire(schedule, task.anchor, policy, task.next_run_at, self.clock.now(), active)
+        except Exception as error:
+            logger.exception("cannot plan the next fire of task %s; pausing it", task.id)
+            return FirePlan(broken=f"{type(error).__name__}: {error}")
+
+    def _run_rows(self, task: TaskRow, plan: FirePlan) -> list[dict[str, Any]]:
+        jitter = int(task.schedule.get("jitter_seconds") or 0)
+        policy = Policy.model_validate(task.policy)
+        now = self.clock.now()
+        rows = []
+        for planned in plan.runs:
+            skipped = planned.status is RunStatus.SKIPPED
+            run = new_run(task, Trigger.SCHEDULE, planned.scheduled_for, now, policy, task.params)
+            run.fire_key = planned.fire_key
+            run.status = planned.status.value
+            run.not_before = (
+                apply_jitter(planned.scheduled_for, jitter, self._rng) if jitter else run.not_before
+            )
+            if skipped:
+                run.finished_at = now
+                run.error = {
+                    "step_id": None,
+                    "type": planned.error_type or "skipped",
+                    "message": planned.reason,
+                }
+            rows.append(run.model_dump())
+        return rows
+
+    async def dispatch(self, now: datetime) -> None:
+        """Claim as many ready runs as there are free slots and start them."""
+        if self._stopping or self._runs is None:
+            return
+        free = self.settings.max_concurrent_runs - len(self.handles)
+        for run in await self.store.claim_runs(now, self.instance.id, free):
+            handle = RunHandle(run.id)
+            self.handles[run.id] = handle
+            self._idle = anyio.Event()
+            self._runs.start_soon(self._execute, run, handle)
+
+    async def _execute(self, run: RunRow, handle: RunHandle) -> None:
+        try:
+            # Shielded from the engine's own cancellation: a shutdown stops runs through their
+            # handles, so they can record how they ended.
+            with handle.shield():
+                await self.runner.execute(run, handle)
+        except Exception as error:
+            logger.exception("run %s crashed", run.id)
+            now = self.clock.now()
+            message = f"internal error: {type(error).__name__}: {error}"
+            with anyio.CancelScope(shield=True):
+                await self.store.finish_run(
+                    run.id,
+                    {
+                        "status": RunStatus.FAILED.value,
+                        "finished_at": now,
+                        "error": {"step_id": None, "type": "internal", "message": message},
+                    },
+                    now,
+                )
+        finally:
+            self.handles.pop(run.id, None)
+            if not self.handles:
+                self._idle.set()
+            self.wake()
+
+    # -- cancellation -----------------------------------------------------------------------
+
+    def cancel_local(self, run_id: str, reason: str) -> bool:
+        """Cancel a run executing in this process; False if it is not here."""
+        handle = self.handles.get(run_id)
+        if handle is None:
+            return False
+        handle.cancel(reason)
+        return True
+
+    async def _watch_cancellations(self) -> None:
+        if not self.handles:
+            return
+        for run_id in await self.store.cancel_requested(list(self.handles)):
+            self.cancel_local(run_id, "cancelled by request")
+
+    # -- instances --------------------------------------------------------------------------
+
+    async def heartbeat(self) -> None:
+        now = self.clock.now()
+        await self.store.heartbeat(
+            InstanceRow(
+                id=self.instance.id,
+                host=self.instance.host,
+                pid=self.instance.pid,
+                started_at=self.started_at,
+                last_seen_at=now,
+            )
+        )
+
+    async def _heartbeat_and_reap(self) -> None:
+        await self.heartbeat()
+        await self.reap()
+
+    async def reap(self) -> list[str]:
+        """Mark `interrupted` the running runs of instances that died; returns their run ids."""
+        now = self.clock.now()
+        cutoff = now - timedelta(seconds=self.settings.instance_timeout_seconds)
+        await self.store.remove_dead_instances(cutoff)
+        live = await self.store.list_instances(cutoff)
+        alive = [self.instance.id, *(row.id for row in live if not self._is_dead_local(row))]
+        orphans = await self.store.orphaned_running_runs(alive)
+        if not orphans:
+            return []
+        reason = "interrupted: the process running this run stopped before it ended"
+        return await self.store.interrupt_runs(orphans, now, reason)
+
+    def _is_dead_local(self, row: InstanceRow) -> bool:
+        """An instance on this host whose process is gone is dead now, not in 30 s."""
+        if row.id == self.instance.id or row.host != self.instance.host:
+            return False
+        try:
+            os.kill(row.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+
+def new_run(
+    task: TaskRow,
+    trigger: Trigger,
+    scheduled_for: datetime,
+    now: datetime,
+    policy: Policy,
+    params: dict[str, Any],
+) -> RunRow:
+    """A queued run of `task`."""
+    run_id = new_id("run")
+    return RunRow(
+        id=run_id,
+        task_id=task.id,
+        owner=task.owner,
+        task_title=task.title,
+        trigger=trigger.value,
+        status=RunStatus.QUEUED.value,
+        fire_key=run_id,
+        scheduled_for=scheduled_for,
+        not_before=scheduled_for,
+        queued_at=now,
+        priority=policy.priority,
+        exclusive=policy.exclusive,
+        params=params,
+        steps_total=len(task.pipeline),
+    )
+
+
+def log_row(run_id: str, at: datetime, level: str, message: str) -> LogRow:
+    return LogRow(run_id=run_id, at=at, level=level, message=message)

@@ -1,0 +1,111 @@
+"""Resources of SPEC §7: run logs, runs, step results, tasks and the catalog, by URI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import mcp_types as types
+from mcp.server import ServerRequestContext
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+
+from orchestrator_mcp.errors import NotFound, OrchestratorError
+from orchestrator_mcp.principal import LOCAL
+from orchestrator_mcp.service import Orchestrator
+
+LISTED_RUNS = 50
+
+
+def _service(ctx: Context[Any, Any]) -> Orchestrator:
+    orchestrator: Orchestrator = ctx.request_context.lifespan_context
+    return orchestrator
+
+
+async def _guard(call: Any) -> Any:
+    try:
+        return await call
+    except NotFound as error:
+        raise ResourceNotFoundError(error.message) from error
+    except OrchestratorError as error:
+        raise ResourceError(error.message) from error
+
+
+def register_resources(mcp: MCPServer[Orchestrator], current: Callable[[], Orchestrator]) -> None:
+    """Add the resource templates, the catalog resource and a per-principal `resources/list`."""
+
+    @mcp.resource("orchestrator://runs/{run_id}/log", mime_type="text/plain", name="run-log")
+    async def run_log(run_id: str, ctx: Context) -> str:
+        """A run's log: one line per event, `<time> <LEVEL> [step <id>] <message>`."""
+        text: str = await _guard(_service(ctx).run_log(LOCAL, run_id))
+        return text
+
+    @mcp.resource("orchestrator://runs/{run_id}", mime_type="application/json", name="run")
+    async def run(run_id: str, ctx: Context) -> str:
+        """A run with its steps, as get_run returns it."""
+        view = await _guard(_service(ctx).get_run(LOCAL, run_id, True))
+        return str(view.model_dump_json(indent=2))
+
+    @mcp.resource(
+        "orchestrator://runs/{run_id}/steps/{step_id}/result",
+        mime_type="application/json",
+        name="step-result",
+    )
+    async def step_result(run_id: str, step_id: str, ctx: Context) -> str:
+        """A step's whole result, however large."""
+        value = await _guard(_service(ctx).step_result(LOCAL, run_id, step_id))
+        return json.dumps(value, ensure_ascii=False, indent=2)
+
+    @mcp.resource("orchestrator://tasks/{task_id}", mime_type="application/json", name="task")
+    async def task(task_id: str, ctx: Context) -> str:
+        """A task, as get_task returns it."""
+        view = await _guard(_service(ctx).get_task(LOCAL, task_id))
+        return str(view.model_dump_json(indent=2))
+
+    @mcp.resource("orchestrator://catalog", mime_type="application/json", name="catalog")
+    def catalog() -> str:
+        """Every callable tool and tool server, as list_catalog returns them."""
+        return current().catalog_view(LOCAL, None).model_dump_json(indent=2)
+
+    async def list_resources(
+        ctx: ServerRequestContext[Orchestrator], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        orchestrator = ctx.lifespan_context
+        tasks = await orchestrator.store.list_tasks(
+            None if LOCAL.is_admin else LOCAL.name, None, None, 1000, None
+        )
+        runs = await orchestrator.store.list_runs(
+            None if LOCAL.is_admin else LOCAL.name, None, None, None, LISTED_RUNS, None
+        )
+        resources = [
+            types.Resource(
+                uri="orchestrator://catalog",
+                name="catalog",
+                mime_type="application/json",
+                description="Every tool a pipeline step can call.",
+            )
+        ]
+        resources += [
+            types.Resource(
+                uri=f"orchestrator://tasks/{t.id}",
+                name=f"task {t.title}",
+                mime_type="application/json",
+                description=f"Task '{t.title}' ({t.status})",
+            )
+            for t in tasks
+        ]
+        resources += [
+            types.Resource(
+                uri=f"orchestrator://runs/{r.id}/log",
+                name=f"log of run {r.id}",
+                mime_type="text/plain",
+                description=f"Log of a run of '{r.task_title}' ({r.status})",
+            )
+            for r in runs
+        ]
+        return types.ListResourcesResult(resources=resources)
+
+    mcp._lowlevel_server.add_request_handler(  # the SDK lists only static resources; ours are per principal
+        "resources/list", types.PaginatedRequestParams, list_resources
+    )

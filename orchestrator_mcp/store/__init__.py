@@ -1,0 +1,1 @@
+"""Durable state: tasks, runs, step records, logs, idempotency keys and instances."""

@@ -1,0 +1,96 @@
+"""Database engines: SQLite files tuned for many processes, and the schema upgrade path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlmodel import SQLModel
+
+from orchestrator_mcp.errors import Unavailable
+from orchestrator_mcp.store.tables import SCHEMA_VERSION, SchemaVersionRow
+
+IMMEDIATE = "orchestrator_immediate"
+"""Execution option: open the transaction with `BEGIN IMMEDIATE` (SQLite) to take the write lock first."""
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for `url`; SQLite gets WAL, a busy timeout and explicit BEGINs."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_pre_ping=True)
+    database = parsed.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's BEGIN below be the only transaction control (pysqlite's own is broken).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+async def migrate(engine: AsyncEngine) -> int:
+    """Create or upgrade the schema to `SCHEMA_VERSION`; returns the version found before.
+
+    Raises:
+        Unavailable: the database cannot be reached, or was written by a newer version.
+    """
+    try:
+        async with engine.connect() as raw:
+            conn = await raw.execution_options(**{IMMEDIATE: True})
+            async with conn.begin():
+                await conn.run_sync(SQLModel.metadata.create_all)
+                found = await _read_version(conn)
+                if found > SCHEMA_VERSION:
+                    raise Unavailable(
+                        f"database schema version {found} is newer than this server's {SCHEMA_VERSION}; "
+                        "upgrade orchestrator-mcp"
+                    )
+                for version in range(max(found, 1) + 1, SCHEMA_VERSION + 1):
+                    await UPGRADES[version](conn)
+                await _write_version(conn, found)
+    except OSError as error:
+        raise Unavailable(f"database unreachable: {error}") from error
+    return found
+
+
+async def _read_version(conn: AsyncConnection) -> int:
+    table = SchemaVersionRow.__table__  # type: ignore[attr-defined]
+    row = (await conn.execute(select(table.c.version))).first()
+    return 0 if row is None else int(row[0])
+
+
+async def _write_version(conn: AsyncConnection, found: int) -> None:
+    table = SchemaVersionRow.__table__  # type: ignore[attr-defined]
+    if found == 0:
+        await conn.execute(table.insert().values(id=1, version=SCHEMA_VERSION))
+    elif found != SCHEMA_VERSION:
+        await conn.execute(table.update().values(version=SCHEMA_VERSION))
+
+
+# version -> the step that upgrades a database from version-1 to it. Tables added in a later version
+# are made by create_all; a step here alters what already exists (add a column, backfill a value).
+UPGRADES: dict[int, Any] = {}

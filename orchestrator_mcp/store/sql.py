@@ -1,0 +1,536 @@
+"""The SQL store: every read and write of durable state, one short transaction each.
+
+Writes open with `BEGIN IMMEDIATE` on SQLite (the write lock is taken up front, so two processes
+never deadlock upgrading a read lock) and are serialised inside the process by a lock, so a tool
+call never meets "database is locked": it waits its turn, up to the busy timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import anyio
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import SQLModel
+
+from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan
+from orchestrator_mcp.domain.run import ACTIVE_RUN_STATUSES, RunStatus, TaskStatus
+from orchestrator_mcp.store.engine import IMMEDIATE, create_engine, migrate
+from orchestrator_mcp.store.tables import (
+    IdempotencyRow,
+    InstanceRow,
+    LogRow,
+    RunRow,
+    StepRow,
+    TaskRow,
+)
+
+ModelT = TypeVar("ModelT", bound=SQLModel)
+
+TASKS: Table = TaskRow.__table__  # type: ignore[attr-defined]
+RUNS: Table = RunRow.__table__  # type: ignore[attr-defined]
+STEPS: Table = StepRow.__table__  # type: ignore[attr-defined]
+LOGS: Table = LogRow.__table__  # type: ignore[attr-defined]
+IDEMPOTENCY: Table = IdempotencyRow.__table__  # type: ignore[attr-defined]
+INSTANCES: Table = InstanceRow.__table__  # type: ignore[attr-defined]
+
+ACTIVE = [status.value for status in ACTIVE_RUN_STATUSES]
+
+FirePlanner = Callable[[TaskRow, ActiveRuns], FirePlan]
+"""Given a due task and its active runs, decide the fire (pure; see domain.firing)."""
+RunFactory = Callable[[TaskRow, FirePlan], list[dict[str, Any]]]
+"""Turn a plan into run rows to insert."""
+
+
+def _model(cls: type[ModelT], row: Any) -> ModelT:
+    return cls(**dict(row._mapping))
+
+
+class SqlStore:
+    """Durable state on SQLite or PostgreSQL through SQLAlchemy's async engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._write_lock = anyio.Lock()
+        self._dialect = engine.dialect.name
+
+    @classmethod
+    async def open(cls, url: str) -> SqlStore:
+        """Connect to `url` and bring its schema up to date."""
+        engine = create_engine(url)
+        await migrate(engine)
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # Statements are shielded from cancellation: a query cut in its driver thread would leave the
+    # connection (and on SQLite the write lock) held until the pool gave up on it.
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        with anyio.CancelScope(shield=True):
+            async with self._write_lock, self.engine.connect() as raw:
+                conn = await raw.execution_options(**{IMMEDIATE: True})
+                async with conn.begin():
+                    yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        with anyio.CancelScope(shield=True):
+            async with self.engine.connect() as conn:
+                yield conn
+
+    def _insert(self, table: Table) -> Any:
+        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(select(1))
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    async def insert_task(self, task: TaskRow) -> None:
+        async with self._write() as conn:
+            await conn.execute(insert(TASKS).values(**task.model_dump()))
+
+    async def get_task(self, task_id: str) -> TaskRow | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(TASKS).where(TASKS.c.id == task_id))).first()
+        return None if row is None else _model(TaskRow, row)
+
+    async def list_tasks(
+        self,
+        owner: str | None,
+        status: str | None,
+        query: str | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[TaskRow]:
+        """Tasks newest first; `after` is the (created_at, id) of the last task of the previous page."""
+        stmt = select(TASKS)
+        if owner is not None:
+            stmt = stmt.where(TASKS.c.owner == owner)
+        if status is not None:
+            stmt = stmt.where(TASKS.c.status == status)
+        if query:
+            pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            stmt = stmt.where(
+                or_(
+                    func.lower(TASKS.c.title).like(pattern, escape="\\"),
+                    func.lower(TASKS.c.description).like(pattern, escape="\\"),
+                )
+            )
+        if after is not None:
+            stmt = stmt.where(
+                or_(
+                    TASKS.c.created_at < after[0], and_(TASKS.c.created_at == after[0], TASKS.c.id < after[1])
+                )
+            )
+        stmt = stmt.order_by(TASKS.c.created_at.desc(), TASKS.c.id.desc()).limit(limit)
+        async with self._read() as conn:
+            return [_model(TaskRow, row) for row in await conn.execute(stmt)]
+
+    async def update_task(self, task_id: str, values: dict[str, Any]) -> TaskRow | None:
+        async with self._write() as conn:
+            await conn.execute(update(TASKS).where(TASKS.c.id == task_id).values(**values))
+            row = (await conn.execute(select(TASKS).where(TASKS.c.id == task_id))).first()
+        return None if row is None else _model(TaskRow, row)
+
+    async def delete_task(self, task_id: str) -> None:
+        """Remove a task with its runs, steps and logs, in one transaction."""
+        runs = select(RUNS.c.id).where(RUNS.c.task_id == task_id).scalar_subquery()
+        async with self._write() as conn:
+            await conn.execute(delete(LOGS).where(LOGS.c.run_id.in_(runs)))
+            await conn.execute(delete(STEPS).where(STEPS.c.run_id.in_(runs)))
+            await conn.execute(delete(RUNS).where(RUNS.c.task_id == task_id))
+            await conn.execute(delete(TASKS).where(TASKS.c.id == task_id))
+
+    async def count_tasks(self, owner: str | None, status: str) -> int:
+        stmt = select(func.count()).select_from(TASKS).where(TASKS.c.status == status)
+        if owner is not None:
+            stmt = stmt.where(TASKS.c.owner == owner)
+        async with self._read() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def next_due_at(self) -> datetime | None:
+        stmt = select(func.min(TASKS.c.next_run_at)).where(TASKS.c.status == TaskStatus.ACTIVE.value)
+        async with self._read() as conn:
+            value = (await conn.execute(stmt)).scalar_one()
+        return _aware(value)
+
+    # -- firing ------------------------------------------------------------------------------
+
+    async def fire_due(self, now: datetime, planner: FirePlanner, runs_for: RunFactory, limit: int) -> int:
+        """Claim up to `limit` due fire times in one transaction; returns how many runs it queued.
+
+        A fire time yields its run rows and moves the task's `next_run_at` in the same commit, and
+        runs are unique on (task, fire key): however many processes race here, one wins each fire.
+        """
+        due = (
+            select(TASKS)
+            .where(TASKS.c.status == TaskStatus.ACTIVE.value, TASKS.c.next_run_at <= now)
+            .order_by(TASKS.c.next_run_at)
+            .limit(limit)
+        )
+        if self._dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        queued = 0
+        async with self._write() as conn:
+            tasks = [_model(TaskRow, row) for row in await conn.execute(due)]
+            for task in tasks:
+                plan = planner(task, await self._active_runs(conn, task.id))
+                rows = runs_for(task, plan)
+                if rows:
+                    stmt = self._insert(RUNS).values(rows).on_conflict_do_nothing().returning(RUNS.c.status)
+                    inserted = [status for (status,) in await conn.execute(stmt)]
+                    queued += inserted.count(RunStatus.QUEUED.value)
+                if plan.cancel_active:
+                    await self._cancel_active(conn, task.id, now, exclude={row["id"] for row in rows})
+                values: dict[str, Any] = {"next_run_at": plan.next_run_at, "updated_at": now}
+                if plan.completed:
+                    values["status"] = TaskStatus.COMPLETED.value
+                elif plan.broken is not None:
+                    values["status"] = TaskStatus.PAUSED.value
+                await conn.execute(update(TASKS).where(TASKS.c.id == task.id).values(**values))
+        return queued
+
+    async def _active_runs(self, conn: AsyncConnection, task_id: str) -> ActiveRuns:
+        stmt = (
+            select(RUNS.c.status, func.count())
+            .where(RUNS.c.task_id == task_id, RUNS.c.status.in_(ACTIVE))
+            .group_by(RUNS.c.status)
+        )
+        counts: dict[str, int] = {status: count for status, count in await conn.execute(stmt)}  # noqa: C416
+        return ActiveRuns(
+            queued=counts.get(RunStatus.QUEUED.value, 0), running=counts.get(RunStatus.RUNNING.value, 0)
+        )
+
+    async def _cancel_active(
+        self, conn: AsyncConnection, task_id: str, now: datetime, exclude: set[str]
+    ) -> None:
+        await conn.execute(
+            update(RUNS)
+            .where(
+                RUNS.c.task_id == task_id, RUNS.c.status == RunStatus.QUEUED.value, RUNS.c.id.not_in(exclude)
+            )
+            .values(status=RunStatus.CANCELLED.value, finished_at=now)
+        )
+        await conn.execute(
+            update(RUNS)
+            .where(RUNS.c.task_id == task_id, RUNS.c.status == RunStatus.RUNNING.value)
+            .values(cancel_requested=True)
+        )
+
+    # -- runs --------------------------------------------------------------------------------
+
+    async def insert_run(self, run: RunRow) -> None:
+        async with self._write() as conn:
+            await conn.execute(insert(RUNS).values(**run.model_dump()))
+
+    async def get_run(self, run_id: str) -> RunRow | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(RUNS).where(RUNS.c.id == run_id))).first()
+        return None if row is None else _model(RunRow, row)
+
+    async def list_runs(
+        self,
+        owner: str | None,
+        task_id: str | None,
+        status: str | None,
+        since: datetime | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[RunRow]:
+        """Runs newest first (by `queued_at`, then id); `after` continues a previous page."""
+        stmt = select(RUNS)
+        if owner is not None:
+            stmt = stmt.where(RUNS.c.owner == owner)
+        if task_id is not None:
+            stmt = stmt.where(RUNS.c.task_id == task_id)
+        if status is not None:
+            stmt = stmt.where(RUNS.c.status == status)
+        if since is not None:
+            stmt = stmt.where(RUNS.c.queued_at >= since)
+        if after is not None:
+            stmt = stmt.where(
+                or_(RUNS.c.queued_at < after[0], and_(RUNS.c.queued_at == after[0], RUNS.c.id < after[1]))
+            )
+        stmt = stmt.order_by(RUNS.c.queued_at.desc(), RUNS.c.id.desc()).limit(limit)
+        async with self._read() as conn:
+            return [_model(RunRow, row) for row in await conn.execute(stmt)]
+
+    async def claim_runs(self, now: datetime, instance_id: str, limit: int) -> list[RunRow]:
+        """Mark up to `limit` ready queued runs `running` on this instance, best first.
+
+        Ready: `not_before` has passed, and for an exclusive task no other run of it is running.
+        Order: priority (high first), then `scheduled_for`.
+        """
+        if limit <= 0:
+            return []
+        running = RUNS.alias("running")
+        busy = (
+            select(running.c.id)
+            .where(running.c.task_id == RUNS.c.task_id, running.c.status == RunStatus.RUNNING.value)
+            .exists()
+        )
+        stmt = (
+            select(RUNS)
+            .where(RUNS.c.status == RunStatus.QUEUED.value, RUNS.c.not_before <= now)
+            .where(or_(RUNS.c.exclusive.is_(False), ~busy))
+            .order_by(RUNS.c.priority.desc(), RUNS.c.scheduled_for, RUNS.c.id)
+            .limit(limit * 4)
+        )
+        if self._dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=RUNS)
+        claimed: list[RunRow] = []
+        async with self._write() as conn:
+            exclusive_started: set[str] = set()
+            for row in await conn.execute(stmt):
+                run = _model(RunRow, row)
+                if len(claimed) >= limit or (run.exclusive and run.task_id in exclusive_started):
+                    continue
+                await conn.execute(
+                    update(RUNS)
+                    .where(RUNS.c.id == run.id)
+                    .values(status=RunStatus.RUNNING.value, started_at=now, instance_id=instance_id)
+                )
+                run.status, run.started_at, run.instance_id = RunStatus.RUNNING.value, now, instance_id
+                claimed.append(run)
+                if run.exclusive:
+                    exclusive_started.add(run.task_id)
+        return claimed
+
+    async def next_ready_at(self) -> datetime | None:
+        """The earliest `not_before` among queued runs."""
+        stmt = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == RunStatus.QUEUED.value)
+        async with self._read() as conn:
+            return _aware((await conn.execute(stmt)).scalar_one())
+
+    async def update_run(self, run_id: str, values: dict[str, Any]) -> None:
+        async with self._write() as conn:
+            await conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values))
+
+    async def finish_run(self, run_id: str, values: dict[str, Any], now: datetime) -> RunRow | None:
+        """Store a run's final state and fold it into its task's counters, in one transaction.
+
+        Returns the run, or None if it had already ended (e.g. cancelled while queued).
+        """
+        status = RunStatus(values["status"])
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(RUNS).where(RUNS.c.id == run_id, RUNS.c.status.in_(ACTIVE)).values(**values)
+            )
+            if result.rowcount == 0:
+                return None
+            run = _model(RunRow, (await conn.execute(select(RUNS).where(RUNS.c.id == run_id))).one())
+            await self._count_run(conn, run, status, now)
+        return run
+
+    async def _count_run(self, conn: AsyncConnection, run: RunRow, status: RunStatus, now: datetime) -> None:
+        row = (await conn.execute(select(TASKS).where(TASKS.c.id == run.task_id))).first()
+        if row is None or status is RunStatus.SKIPPED:
+            return
+        task = _model(TaskRow, row)
+        failed = status.is_failure
+        streak = task.consecutive_failures + 1 if failed else 0
+        values: dict[str, Any] = {
+            "run_count": task.run_count + 1,
+            "success_count": task.success_count + (status is RunStatus.SUCCEEDED),
+            "failure_count": task.failure_count + failed,
+            "consecutive_failures": streak,
+            "last_run_at": run.started_at or now,
+            "last_run_status": status.value,
+        }
+        limit = task.policy.get("pause_after_failures")
+        if failed and limit and streak >= limit and task.status == TaskStatus.ACTIVE.value:
+            values["status"] = TaskStatus.PAUSED.value
+            values["updated_at"] = now
+        await conn.execute(update(TASKS).where(TASKS.c.id == task.id).values(**values))
+
+    async def cancel_queued(self, run_id: str, values: dict[str, Any]) -> bool:
+        """End a queued run as cancelled; False if it was no longer queued."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == run_id, RUNS.c.status == RunStatus.QUEUED.value)
+                .values(**values)
+            )
+            return bool(result.rowcount)
+
+    async def cancel_task_runs(self, task_id: str, now: datetime, running_too: bool) -> list[str]:
+        """Cancel the queued runs of a task (and ask its running ones to stop); returns running run ids."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(RUNS)
+                .where(RUNS.c.task_id == task_id, RUNS.c.status == RunStatus.QUEUED.value)
+                .values(status=RunStatus.CANCELLED.value, finished_at=now)
+            )
+            if not running_too:
+                return []
+            ids = select(RUNS.c.id).where(RUNS.c.task_id == task_id, RUNS.c.status == RunStatus.RUNNING.value)
+            running = [row[0] for row in await conn.execute(ids)]
+            if running:
+                await conn.execute(update(RUNS).where(RUNS.c.id.in_(running)).values(cancel_requested=True))
+            return running
+
+    async def cancel_requested(self, run_ids: Iterable[str]) -> set[str]:
+        """Which of these runs someone asked to cancel (from any process)."""
+        ids = list(run_ids)
+        if not ids:
+            return set()
+        stmt = select(RUNS.c.id).where(RUNS.c.id.in_(ids), RUNS.c.cancel_requested.is_(True))
+        async with self._read() as conn:
+            return {row[0] for row in await conn.execute(stmt)}
+
+    async def interrupt_runs(self, instance_ids: Sequence[str], now: datetime, reason: str) -> list[str]:
+        """Mark the running runs of dead instances `interrupted`; returns their ids."""
+        if not instance_ids:
+            return []
+        stmt = select(RUNS.c.id).where(
+            RUNS.c.status == RunStatus.RUNNING.value, RUNS.c.instance_id.in_(list(instance_ids))
+        )
+        async with self._read() as conn:
+            run_ids = [row[0] for row in await conn.execute(stmt)]
+        for run_id in run_ids:
+            error = {"step_id": None, "type": "interrupted", "message": reason}
+            if await self.finish_run(
+                run_id, {"status": RunStatus.INTERRUPTED.value, "finished_at": now, "error": error}, now
+            ):
+                await self.append_logs([LogRow(run_id=run_id, at=now, level="ERROR", message=reason)])
+        return run_ids
+
+    async def queue_counts(self, owner: str | None) -> dict[str, int]:
+        stmt = select(RUNS.c.status, func.count()).where(RUNS.c.status.in_(ACTIVE)).group_by(RUNS.c.status)
+        if owner is not None:
+            stmt = stmt.where(RUNS.c.owner == owner)
+        async with self._read() as conn:
+            return {status: int(count) for status, count in await conn.execute(stmt)}
+
+    async def run_stats(self, owner: str | None, since: datetime) -> dict[str, tuple[int, float | None]]:
+        """Count and mean duration of runs finished since `since`, by status."""
+        stmt = (
+            select(RUNS.c.status, func.count(), func.avg(RUNS.c.duration_ms))
+            .where(RUNS.c.finished_at >= since)
+            .group_by(RUNS.c.status)
+        )
+        if owner is not None:
+            stmt = stmt.where(RUNS.c.owner == owner)
+        async with self._read() as conn:
+            return {status: (int(count), avg) for status, count, avg in await conn.execute(stmt)}
+
+    # -- steps and logs ----------------------------------------------------------------------
+
+    async def record_progress(
+        self, run_id: str, steps: Sequence[StepRow], logs: Sequence[LogRow], run_values: dict[str, Any] | None
+    ) -> None:
+        """Save step records, log lines and run fields of one run in a single transaction."""
+        async with self._write() as conn:
+            for step in steps:
+                values = step.model_dump()
+                stmt = self._insert(STEPS).values(**values)
+                await conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["run_id", "seq"],
+                        set_={k: v for k, v in values.items() if k not in ("run_id", "seq")},
+                    )
+                )
+            if logs:
+                await conn.execute(insert(LOGS), [row.model_dump(exclude={"id"}) for row in logs])
+            if run_values:
+                await conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(**run_values))
+
+    async def list_steps(self, run_id: str) -> list[StepRow]:
+        stmt = select(STEPS).where(STEPS.c.run_id == run_id).order_by(STEPS.c.seq)
+        async with self._read() as conn:
+            return [_model(StepRow, row) for row in await conn.execute(stmt)]
+
+    async def append_logs(self, rows: Sequence[LogRow]) -> None:
+        if not rows:
+            return
+        async with self._write() as conn:
+            await conn.execute(insert(LOGS), [row.model_dump(exclude={"id"}) for row in rows])
+
+    async def read_logs(self, run_id: str) -> list[LogRow]:
+        stmt = select(LOGS).where(LOGS.c.run_id == run_id).order_by(LOGS.c.id)
+        async with self._read() as conn:
+            return [_model(LogRow, row) for row in await conn.execute(stmt)]
+
+    # -- idempotency -------------------------------------------------------------------------
+
+    async def find_idempotent(self, owner: str, tool: str, key: str, since: datetime) -> str | None:
+        stmt = select(IDEMPOTENCY.c.result_id).where(
+            IDEMPOTENCY.c.owner == owner,
+            IDEMPOTENCY.c.tool == tool,
+            IDEMPOTENCY.c.key == key,
+            IDEMPOTENCY.c.created_at >= since,
+        )
+        async with self._read() as conn:
+            value = (await conn.execute(stmt)).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    async def remember_idempotent(self, row: IdempotencyRow) -> None:
+        values = row.model_dump()
+        stmt = self._insert(IDEMPOTENCY).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["owner", "tool", "key"],
+            set_={"created_at": values["created_at"], "result_id": values["result_id"]},
+        )
+        async with self._write() as conn:
+            await conn.execute(stmt)
+
+    # -- instances ---------------------------------------------------------------------------
+
+    async def heartbeat(self, instance: InstanceRow) -> None:
+        """Insert or refresh this process's instance row."""
+        values = instance.model_dump()
+        stmt = self._insert(INSTANCES).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"], set_={"last_seen_at": values["last_seen_at"]}
+        )
+        async with self._write() as conn:
+            await conn.execute(stmt)
+
+    async def list_instances(self, seen_since: datetime) -> list[InstanceRow]:
+        stmt = (
+            select(INSTANCES).where(INSTANCES.c.last_seen_at >= seen_since).order_by(INSTANCES.c.started_at)
+        )
+        async with self._read() as conn:
+            return [_model(InstanceRow, row) for row in await conn.execute(stmt)]
+
+    async def remove_dead_instances(self, seen_before: datetime) -> list[str]:
+        """Delete instance rows not seen since `seen_before`; returns their ids."""
+        async with self._write() as conn:
+            stmt = select(INSTANCES.c.id).where(INSTANCES.c.last_seen_at < seen_before)
+            dead = [row[0] for row in await conn.execute(stmt)]
+            if dead:
+                await conn.execute(delete(INSTANCES).where(INSTANCES.c.id.in_(dead)))
+        return dead
+
+    async def orphaned_running_runs(self, live_instances: Sequence[str]) -> list[str]:
+        """Instance ids that hold running runs but are not among the live ones."""
+        stmt = (
+            select(RUNS.c.instance_id)
+            .where(RUNS.c.status == RunStatus.RUNNING.value, RUNS.c.instance_id.not_in(list(live_instances)))
+            .distinct()
+        )
+        async with self._read() as conn:
+            return [row[0] for row in await conn.execute(stmt) if row[0] is not None]
+
+    async def remove_instance(self, instance_id: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(delete(INSTANCES).where(INSTANCES.c.id == instance_id))
+
+
+def _aware(value: Any) -> datetime | None:
+    """Aggregates (min/max) bypass the column type: make their result aware UTC."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, datetime)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

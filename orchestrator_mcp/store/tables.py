@@ -1,0 +1,156 @@
+"""The SQLModel tables. Times are stored as naive UTC and come back timezone-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _time(*, index: bool = False, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), index=index, nullable=nullable))
+
+
+def _json(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(JSON(), nullable=nullable))
+
+
+class SchemaVersionRow(SQLModel, table=True):
+    __tablename__ = "schema_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_due", "status", "next_run_at"),)
+
+    id: str = Field(primary_key=True)
+    owner: str = Field(index=True)
+    title: str
+    description: str = ""
+    status: str
+    schedule: dict[str, Any] = _json(nullable=False)
+    anchor: datetime | None = _time()
+    pipeline: list[Any] = _json(nullable=False)
+    on_failure: list[Any] | None = _json()
+    params: dict[str, Any] = _json(nullable=False)
+    output: str | None = None
+    policy: dict[str, Any] = _json(nullable=False)
+    next_run_at: datetime | None = _time()
+    last_run_at: datetime | None = _time()
+    last_run_status: str | None = None
+    run_count: int = 0
+    success_count: int = 0
+    failure_count: int = 0
+    consecutive_failures: int = 0
+    created_at: datetime = _time(nullable=False)
+    updated_at: datetime = _time(nullable=False)
+
+
+class RunRow(SQLModel, table=True):
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("task_id", "fire_key", name="uq_runs_fire"),
+        Index("ix_runs_claim", "status", "priority", "scheduled_for"),
+        Index("ix_runs_task", "task_id", "queued_at"),
+        Index("ix_runs_owner", "owner", "queued_at"),
+    )
+
+    id: str = Field(primary_key=True)
+    task_id: str
+    owner: str
+    task_title: str
+    trigger: str
+    status: str
+    fire_key: str
+    scheduled_for: datetime = _time(nullable=False)
+    not_before: datetime = _time(nullable=False)
+    queued_at: datetime = _time(nullable=False)
+    started_at: datetime | None = _time()
+    finished_at: datetime | None = _time()
+    duration_ms: int | None = None
+    attempt: int = 1
+    priority: int = 3
+    exclusive: bool = True
+    params: dict[str, Any] = _json(nullable=False)
+    steps_total: int = 0
+    steps_completed: int = 0
+    error: dict[str, Any] | None = _json()
+    output: Any = _json()
+    instance_id: str | None = Field(default=None, index=True)
+    cancel_requested: bool = False
+
+
+class StepRow(SQLModel, table=True):
+    __tablename__ = "steps"
+
+    run_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    step_id: str
+    uses: str
+    phase: str = "main"
+    status: str
+    attempts: int = 0
+    started_at: datetime | None = _time()
+    finished_at: datetime | None = _time()
+    duration_ms: int | None = None
+    arguments: Any = _json()
+    result: Any = _json()
+    result_size: int = 0
+    error: str | None = Field(default=None, sa_column=Column(Text()))
+    skip_reason: str | None = None
+
+
+class LogRow(SQLModel, table=True):
+    __tablename__ = "run_logs"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer(), primary_key=True, autoincrement=True))
+    run_id: str = Field(index=True)
+    at: datetime = _time(nullable=False)
+    level: str
+    step_id: str | None = None
+    message: str = Field(sa_column=Column(Text(), nullable=False))
+
+
+class IdempotencyRow(SQLModel, table=True):
+    __tablename__ = "idempotency_keys"
+
+    owner: str = Field(primary_key=True)
+    tool: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    created_at: datetime = _time(nullable=False)
+    result_id: str
+
+
+class InstanceRow(SQLModel, table=True):
+    __tablename__ = "instances"
+
+    id: str = Field(primary_key=True)
+    host: str
+    pid: int
+    started_at: datetime = _time(nullable=False)
+    last_seen_at: datetime = _time(nullable=False, index=True)

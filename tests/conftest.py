@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp_types import CallToolResult, TextContent
+
+from orchestrator_mcp.config import Settings
+from orchestrator_mcp.server import create_server
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'orchestrator.db'}"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, poll_interval_seconds=0.2, heartbeat_seconds=1)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[Client]:
+    async with Client(create_server(settings)) as connected:
+        yield connected
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+async def call_ok(client: Client, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Call a tool that must succeed; returns its structured content (checked equal to its JSON text)."""
+    result = await client.call_tool(tool, arguments or {})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content is not None
+    content: dict[str, Any] = result.structured_content
+    assert json.loads(text_of(result)) == content
+    return content
+
+
+async def call_error(client: Client, tool: str, arguments: dict[str, Any]) -> str:
+    """Call a tool that must fail with a tool error; returns the error text."""
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, f"expected an error, got {result.structured_content}"
+    text = text_of(result)
+    assert "Traceback" not in text
+    return text
+
+
+def echo_pipeline(**with_: Any) -> list[dict[str, Any]]:
+    return [{"id": "echo", "uses": "core.echo", "with": with_, "save_as": "echoed"}]

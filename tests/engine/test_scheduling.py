@@ -1,0 +1,177 @@
+"""The engine loop on a manual clock: fire times, misfires, overlaps and pauses, without waiting."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from orchestrator_mcp.clock import ManualClock
+from orchestrator_mcp.config import Settings
+from orchestrator_mcp.server import create_server
+from tests.conftest import call_ok
+
+pytestmark = pytest.mark.anyio
+
+START = datetime(2026, 3, 2, 8, 59, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+async def timed_client(settings: Settings, clock: ManualClock) -> AsyncIterator[Client]:
+    async with Client(create_server(settings, clock)) as connected:
+        yield connected
+
+
+async def runs_of(client: Client, task_id: str) -> list[dict[str, Any]]:
+    runs: list[dict[str, Any]] = (await call_ok(client, "list_runs", {"task_id": task_id, "limit": 200}))[
+        "runs"
+    ]
+    return sorted(runs, key=lambda run: (run["scheduled_for"], run["status"]))
+
+
+async def wait_until(
+    client: Client, task_id: str, done: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    with anyio.fail_after(10):
+        while True:
+            runs = await runs_of(client, task_id)
+            if done(runs):
+                return runs
+            await anyio.sleep(0.02)
+
+
+def final(runs: list[dict[str, Any]]) -> bool:
+    return all(run["status"] not in ("queued", "running") for run in runs)
+
+
+def ended(count: int) -> Callable[[list[dict[str, Any]]], bool]:
+    """`count` runs, all ended."""
+    return lambda runs: len(runs) == count and final(runs)
+
+
+async def schedule(
+    client: Client, pipeline: list[dict[str, Any]] | None = None, **fields: Any
+) -> dict[str, Any]:
+    arguments = {
+        "title": "t",
+        "schedule": {"kind": "interval", "expr": "1m"},
+        "pipeline": pipeline or [{"id": "n", "uses": "core.noop"}],
+    } | fields
+    return await call_ok(client, "schedule_task", arguments)
+
+
+async def test_an_interval_task_fires_exactly_at_its_fire_times(
+    timed_client: Client, clock: ManualClock
+) -> None:
+    task = await schedule(timed_client)
+    assert task["next_run_at"] == "2026-03-02T09:00:30Z"
+    await anyio.sleep(0.1)
+    assert await runs_of(timed_client, task["id"]) == []
+    for count in (1, 2, 3):
+        clock.advance(60)
+        await wait_until(timed_client, task["id"], ended(count))
+    runs = await runs_of(timed_client, task["id"])
+    assert [run["scheduled_for"] for run in runs] == [
+        "2026-03-02T09:00:30Z",
+        "2026-03-02T09:01:30Z",
+        "2026-03-02T09:02:30Z",
+    ]
+    assert all(run["status"] == "succeeded" and run["started_at"] == run["scheduled_for"] for run in runs)
+    assert (await call_ok(timed_client, "get_task", {"task_id": task["id"]}))[
+        "next_run_at"
+    ] == "2026-03-02T09:03:30Z"
+
+
+async def test_missed_fire_times_follow_the_misfire_policy(timed_client: Client, clock: ManualClock) -> None:
+    task = await schedule(timed_client, policy={"misfire": "run_once"})
+    clock.advance(60 * 10)  # ten fire times pass at once
+    runs = await wait_until(timed_client, task["id"], ended(2))
+    skipped, ran = runs
+    assert skipped["status"] == "skipped" and "missed 9 fire times" in skipped["error"]["message"]
+    assert ran["status"] == "succeeded" and ran["scheduled_for"] == "2026-03-02T09:09:30Z"
+
+
+async def test_a_fire_while_the_previous_run_is_active_is_skipped(
+    timed_client: Client, clock: ManualClock
+) -> None:
+    task = await schedule(timed_client, [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 1}}])
+    clock.advance(60)
+    await wait_until(timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running"])
+    clock.advance(60)
+    runs = await wait_until(timed_client, task["id"], ended(2))
+    assert [run["status"] for run in runs] == ["succeeded", "skipped"]
+    assert "overlap policy skip" in runs[1]["error"]["message"]
+
+
+async def test_buffer_one_keeps_one_waiting_run(timed_client: Client, clock: ManualClock) -> None:
+    task = await schedule(
+        timed_client,
+        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 1}}],
+        policy={"overlap": "buffer_one"},
+    )
+    clock.advance(60)
+    await wait_until(timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running"])
+    clock.advance(60)
+    await wait_until(
+        timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running", "queued"]
+    )
+    clock.advance(60)
+    runs = await wait_until(timed_client, task["id"], ended(3))
+    assert [run["status"] for run in runs] == ["succeeded", "succeeded", "skipped"]
+
+
+async def test_allow_runs_fires_concurrently(timed_client: Client, clock: ManualClock) -> None:
+    task = await schedule(
+        timed_client,
+        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 1}}],
+        policy={"overlap": "allow"},
+    )
+    clock.advance(60)
+    await wait_until(timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running"])
+    clock.advance(60)
+    await wait_until(
+        timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running", "running"]
+    )
+
+
+async def test_a_paused_task_does_not_fire_and_resumes_after_now(
+    timed_client: Client, clock: ManualClock
+) -> None:
+    task = await schedule(timed_client)
+    await call_ok(timed_client, "pause_task", {"task_id": task["id"]})
+    clock.advance(60 * 5)
+    await anyio.sleep(0.2)
+    assert await runs_of(timed_client, task["id"]) == []
+    resumed = await call_ok(timed_client, "resume_task", {"task_id": task["id"]})
+    assert resumed["next_run_at"] == "2026-03-02T09:05:30Z"
+
+
+async def test_a_once_task_completes_after_its_run(timed_client: Client, clock: ManualClock) -> None:
+    task = await schedule(
+        timed_client, schedule={"kind": "once", "expr": "2026-03-02T10:00:00", "timezone": "Europe/Paris"}
+    )
+    assert task["next_run_at"] == "2026-03-02T09:00:00Z"
+    clock.advance(30)
+    await wait_until(timed_client, task["id"], ended(1))
+    done = await call_ok(timed_client, "get_task", {"task_id": task["id"]})
+    assert done["status"] == "completed" and done["next_run_at"] is None and done["run_count"] == 1
+
+
+async def test_pause_after_failures_pauses_the_task(timed_client: Client, clock: ManualClock) -> None:
+    task = await schedule(
+        timed_client, [{"id": "f", "uses": "core.fail"}], policy={"pause_after_failures": 2}
+    )
+    for count in (1, 2):
+        clock.advance(60)
+        await wait_until(timed_client, task["id"], ended(count))
+    paused = await call_ok(timed_client, "get_task", {"task_id": task["id"]})
+    assert paused["status"] == "paused" and paused["failure_count"] == 2

@@ -1,0 +1,133 @@
+"""The SQL store on a real SQLite file: schema versions, atomic fires, claims."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import pytest
+from sqlalchemy import text
+
+from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan, PlannedRun, fire_key
+from orchestrator_mcp.domain.policy import OverlapPolicy, Policy
+from orchestrator_mcp.domain.run import RunStatus, TaskStatus, Trigger
+from orchestrator_mcp.engine.scheduler import new_run
+from orchestrator_mcp.errors import Unavailable
+from orchestrator_mcp.store.engine import create_engine, migrate
+from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.tables import SCHEMA_VERSION, TaskRow
+
+pytestmark = pytest.mark.anyio
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SqlStore]:
+    opened = await SqlStore.open(database_url)
+    yield opened
+    await opened.close()
+
+
+def task_row(task_id: str = "task_1", next_run_at: datetime | None = NOW) -> TaskRow:
+    return TaskRow(
+        id=task_id,
+        owner="local",
+        title="t",
+        status=TaskStatus.ACTIVE.value,
+        schedule={"kind": "interval", "expr": "1m"},
+        anchor=NOW,
+        pipeline=[{"id": "n", "uses": "core.noop"}],
+        params={},
+        policy={},
+        next_run_at=next_run_at,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+async def test_the_schema_version_is_recorded_and_kept_on_reopen(database_url: str) -> None:
+    engine = create_engine(database_url)
+    assert await migrate(engine) == 0
+    assert await migrate(engine) == SCHEMA_VERSION
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
+    await engine.dispose()
+
+
+async def test_a_database_from_a_newer_version_is_refused(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE schema_version SET version = 999"))
+    with pytest.raises(Unavailable, match="newer"):
+        await migrate(engine)
+    await engine.dispose()
+
+
+def plan_one(task: TaskRow, active: ActiveRuns) -> FirePlan:
+    assert task.next_run_at is not None
+    return FirePlan(
+        runs=[PlannedRun(task.next_run_at, RunStatus.QUEUED, fire_key(task.next_run_at))],
+        next_run_at=task.next_run_at + timedelta(minutes=1),
+    )
+
+
+def rows_for(task: TaskRow, plan: FirePlan) -> list[dict[str, object]]:
+    rows = []
+    for planned in plan.runs:
+        run = new_run(task, Trigger.SCHEDULE, planned.scheduled_for, NOW, Policy(), {})
+        run.fire_key = planned.fire_key
+        rows.append(run.model_dump())
+    return rows
+
+
+async def test_a_fire_time_yields_one_run_however_many_stores_race_for_it(
+    store: SqlStore, database_url: str
+) -> None:
+    await store.insert_task(task_row())
+    others = [await SqlStore.open(database_url) for _ in range(3)]
+    counts: list[int] = []
+
+    async def fire(racer: SqlStore) -> None:
+        counts.append(await racer.fire_due(NOW, plan_one, rows_for, 100))
+
+    async with anyio.create_task_group() as group:
+        for racer in [store, *others]:
+            group.start_soon(fire, racer)
+    for racer in others:
+        await racer.close()
+    assert sorted(counts) == [0, 0, 0, 1]
+    runs = await store.list_runs(None, "task_1", None, None, 10, None)
+    assert len(runs) == 1 and runs[0].scheduled_for == NOW
+    task = await store.get_task("task_1")
+    assert task is not None and task.next_run_at == NOW + timedelta(minutes=1)
+
+
+async def test_the_unique_fire_key_drops_a_second_insert_of_the_same_fire_time(store: SqlStore) -> None:
+    await store.insert_task(task_row())
+    await store.fire_due(NOW, plan_one, rows_for, 100)
+    await store.update_task("task_1", {"next_run_at": NOW})  # as if another process had not seen the move
+    assert await store.fire_due(NOW, plan_one, rows_for, 100) == 0
+    assert len(await store.list_runs(None, "task_1", None, None, 10, None)) == 1
+
+
+async def test_claims_take_priority_then_fire_time_and_one_run_per_exclusive_task(store: SqlStore) -> None:
+    for task_id in ("task_a", "task_b"):
+        await store.insert_task(task_row(task_id, None))
+    a = await store.get_task("task_a")
+    b = await store.get_task("task_b")
+    assert a is not None and b is not None
+    low = new_run(a, Trigger.MANUAL, NOW, NOW, Policy(priority=1), {})
+    high = new_run(b, Trigger.MANUAL, NOW + timedelta(seconds=1), NOW, Policy(priority=5), {})
+    second_a = new_run(a, Trigger.MANUAL, NOW - timedelta(seconds=1), NOW, Policy(priority=1), {})
+    future = new_run(
+        b, Trigger.MANUAL, NOW + timedelta(hours=1), NOW, Policy(priority=5, overlap=OverlapPolicy.ALLOW), {}
+    )
+    for run in (low, high, second_a, future):
+        await store.insert_run(run)
+    claimed = await store.claim_runs(NOW + timedelta(seconds=5), "inst_1", 10)
+    assert [run.id for run in claimed] == [high.id, second_a.id]
+    assert await store.claim_runs(NOW + timedelta(seconds=5), "inst_2", 10) == []
+    assert await store.next_ready_at() == NOW
