@@ -43,9 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    from orchestrator_mcp.catalog.file import CatalogFileError
     from orchestrator_mcp.server import create_server
 
-    create_server(settings).run("stdio")
+    try:
+        server = create_server(settings)
+    except CatalogFileError as error:
+        print(f"orchestrator-mcp: {error}", file=sys.stderr)
+        return 2
+    server.run("stdio")
     return 0
 
 

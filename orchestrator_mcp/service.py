@@ -108,7 +108,21 @@ class Orchestrator:
             problems.extend(problems_from_validation(error, "policy"))
             return Policy()
 
-    def check_definition(
+    async def check_pipeline(
+        self, pipeline: Sequence[Any], on_failure: Sequence[Any] | None, output: str | None
+    ) -> list[Problem]:
+        """Every problem of a pipeline, after loading the tool lists of the servers it names."""
+        servers = [
+            step["uses"].split(".", 1)[0]
+            for step in [*pipeline, *(on_failure or [])]
+            if isinstance(step, Mapping) and isinstance(step.get("uses"), str)
+        ]
+        await self.catalog.prepare(servers)
+        return check_pipeline(
+            pipeline, on_failure, output, self.catalog.schemas(), self.catalog.unavailable()
+        )[2]
+
+    async def check_definition(
         self,
         *,
         title: str,
@@ -124,7 +138,7 @@ class Orchestrator:
             problems.append(Problem("title", "must not be empty"))
         parsed_schedule = self.parse_schedule(schedule, problems)
         parsed_policy = self.parse_policy(policy, problems)
-        problems.extend(check_pipeline(pipeline, on_failure, output, self.catalog.schemas())[2])
+        problems.extend(await self.check_pipeline(pipeline, on_failure, output))
         if problems or parsed_schedule is None:
             raise InvalidArgument(problems)
         return parsed_schedule, parsed_policy
@@ -150,7 +164,7 @@ class Orchestrator:
             earlier = await self._idempotent(who, "schedule_task", idempotency_key)
             if earlier is not None and (task := await self.store.get_task(earlier)) is not None:
                 return self.task_view(task)
-        parsed, parsed_policy = self.check_definition(
+        parsed, parsed_policy = await self.check_definition(
             title=title,
             schedule=schedule,
             pipeline=pipeline,
@@ -194,7 +208,7 @@ class Orchestrator:
         output: str | None = None,
     ) -> ValidationView:
         who.require("tasks:read")
-        problems = check_pipeline(pipeline, on_failure, output, self.catalog.schemas())[2]
+        problems = await self.check_pipeline(pipeline, on_failure, output)
         next_runs: list[datetime] = []
         if schedule is not None:
             parsed = self.parse_schedule(schedule, problems)
@@ -261,7 +275,7 @@ class Orchestrator:
             for key, value in changes.items()
             if key in ("title", "schedule", "pipeline", "on_failure", "output", "policy")
         }
-        parsed, parsed_policy = self.check_definition(**merged)
+        parsed, parsed_policy = await self.check_definition(**merged)
         now = self.clock.now()
         values: dict[str, Any] = {"updated_at": now}
         for key in ("title", "description", "params", "output", "pipeline"):
@@ -462,8 +476,10 @@ class Orchestrator:
 
     # -- catalog and status -----------------------------------------------------------------
 
-    def catalog_view(self, who: Principal, server: str | None) -> CatalogView:
+    async def catalog_view(self, who: Principal, server: str | None) -> CatalogView:
+        """Every server and tool; waits for the start-up probes so a server still starting is not missed."""
         who.require("catalog:read")
+        await self.catalog.settle()
         if server is not None and server not in self.catalog.servers:
             known = ", ".join(sorted(self.catalog.servers))
             raise NotFound(f"server '{server}' not found; the catalog has: {known}")
@@ -490,6 +506,7 @@ class Orchestrator:
         succeeded = stats.get(RunStatus.SUCCEEDED.value, (0, None))[0]
         executed = finished - stats.get(RunStatus.SKIPPED.value, (0, None))[0]
         instances = await self.store.list_instances(now - self.instance_timeout)
+        await self.catalog.settle()
         servers = list(self.catalog.servers.values())
         return StatusView(
             version=__version__,

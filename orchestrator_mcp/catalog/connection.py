@@ -1,7 +1,8 @@
 """One MCP client session to one tool server, owned by a task of its own.
 
-The session is opened by `run()` (in the catalog's task group) and used by any number of runs at
-once; a call that cannot reach the server fails as `unavailable`, one cut by its time limit as
+The session is opened when first needed (and probed once at start-up), shared by every run that
+calls the server, and reopened on the next call after the server process dies or the connection
+breaks. A call that cannot reach the server fails as `unavailable`, one cut by its time limit as
 `timeout`, and a result with `isError` as `tool_error`, so retry policies can tell them apart.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,13 +18,15 @@ import anyio
 import mcp_types as types
 from anyio.abc import TaskStatus
 from mcp import Client, MCPError, StdioServerParameters
+from mcp.client import Transport
 from mcp.server import Server
 
 from orchestrator_mcp.domain.retry import FailureKind
 
 logger = logging.getLogger(__name__)
 
-Target = Server[Any] | StdioServerParameters | str
+Target = Server[Any] | StdioServerParameters | str | Transport
+"""What `mcp.Client` connects to. A `Transport` can be entered once, so connections take a factory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,43 +67,108 @@ def result_error_text(result: types.CallToolResult) -> str:
     return "\n".join(texts) or "the tool reported an error without a message"
 
 
-class ServerConnection:
-    """A lazily opened, shared client session to one MCP server."""
+def _describe(error: BaseException) -> str:
+    if isinstance(error, BaseExceptionGroup) and error.exceptions:
+        return _describe(error.exceptions[0])
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
-    def __init__(self, name: str, transport: str, target: Target, connect_timeout: float = 30.0) -> None:
+
+async def _first(*events: anyio.Event) -> None:
+    """Return as soon as any of `events` is set."""
+    async with anyio.create_task_group() as group:
+        for event in events:
+
+            async def wait(event: anyio.Event = event) -> None:
+                await event.wait()
+                group.cancel_scope.cancel()
+
+            group.start_soon(wait)
+
+
+class ServerConnection:
+    """A shared client session to one MCP server, opened on demand and reopened after a break."""
+
+    def __init__(
+        self,
+        name: str,
+        transport: str,
+        target: Server[Any] | StdioServerParameters | str | Callable[[], Target],
+        *,
+        connect_timeout: float = 30.0,
+        retry_delay: float = 1.0,
+    ) -> None:
         self.name = name
         self.transport = transport
-        self.target = target
+        self._open: Callable[[], Target] = (
+            (lambda: target) if isinstance(target, Server | StdioServerParameters | str) else target
+        )
         self.connect_timeout = connect_timeout
+        self.retry_delay = retry_delay
         self.tools: dict[str, ToolInfo] = {}
         self.error: str | None = None
         self._client: Client | None = None
+        self._wanted = anyio.Event()
         self._ready = anyio.Event()
+        self._lost = anyio.Event()
+        self._relist = anyio.Event()
         self._stop = anyio.Event()
+        self.probed = anyio.Event()
+        """Set once the first attempt to open the session (the start-up probe) has ended."""
 
     @property
     def available(self) -> bool:
         return self._client is not None
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Open the session, list the tools, and hold the session until `close()`."""
-        started = False
+        """Own the session until `close()`: open it when wanted, hold it, reopen it after a break.
+
+        Reports started once the first attempt (the start-up probe) has ended, either way.
+        """
+        self._wanted.set()
+        first = True
+        while not self._stop.is_set():
+            await _first(self._wanted, self._stop)
+            if self._stop.is_set():
+                break
+            await self._session(task_status if first else None)
+            first = False
+            self._wanted = anyio.Event()
+            if self.error is not None:
+                with anyio.move_on_after(self.retry_delay):
+                    await self._stop.wait()
+        if first:
+            task_status.started()
+
+    async def _session(self, task_status: TaskStatus[None] | None) -> None:
         try:
-            async with Client(self.target) as client:
+            async with Client(self._open(), message_handler=self._on_message) as client:
                 self.tools = await self._list_tools(client)
                 self._client, self.error = client, None
                 self._ready.set()
-                task_status.started()
-                started = True
-                await self._stop.wait()
+                self.probed.set()
+                if task_status is not None:
+                    task_status.started()
+                    task_status = None
+                while not (self._stop.is_set() or self._lost.is_set()):
+                    await _first(self._stop, self._lost, self._relist)
+                    if self._relist.is_set():
+                        self._relist = anyio.Event()
+                        self.tools = await self._list_tools(client)
         except Exception as error:  # a server that cannot start must not stop the orchestrator
-            self.error = f"{type(error).__name__}: {error}"
+            self.error = _describe(error)
             logger.warning("tool server %r is unavailable: %s", self.name, self.error)
         finally:
             self._client = None
-            self._ready.set()
-            if not started:
+            self._lost = anyio.Event()
+            ready, self._ready = self._ready, anyio.Event()
+            ready.set()
+            self.probed.set()
+            if task_status is not None:
                 task_status.started()
+
+    async def _on_message(self, message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self._relist.set()
 
     async def _list_tools(self, client: Client) -> dict[str, ToolInfo]:
         tools: dict[str, ToolInfo] = {}
@@ -118,6 +187,16 @@ class ServerConnection:
     def close(self) -> None:
         self._stop.set()
 
+    async def connect(self) -> Client | None:
+        """The live session, opening it if needed (waits up to `connect_timeout`); None if it cannot open."""
+        if self._client is not None:
+            return self._client
+        ready = self._ready
+        self._wanted.set()
+        with anyio.move_on_after(self.connect_timeout):
+            await ready.wait()
+        return self._client
+
     async def call(self, tool: str, arguments: dict[str, Any], time_limit: float) -> Any:
         """Call `tool` and return its value.
 
@@ -125,9 +204,7 @@ class ServerConnection:
             ToolCallError: the call failed (`tool_error`), timed out (`timeout`) or the server could
                 not be reached (`unavailable`).
         """
-        with anyio.move_on_after(self.connect_timeout):
-            await self._ready.wait()
-        client = self._client
+        client = await self.connect()
         if client is None:
             raise ToolCallError(FailureKind.UNAVAILABLE, f"server '{self.name}' is unavailable: {self.error}")
         try:
@@ -138,10 +215,16 @@ class ServerConnection:
                 FailureKind.TIMEOUT, f"{self.name}.{tool} did not answer within {time_limit:g}s"
             ) from None
         except MCPError as error:
+            if error.code == types.CONNECTION_CLOSED:
+                self._lost.set()
+                raise ToolCallError(
+                    FailureKind.UNAVAILABLE, f"server '{self.name}' closed the connection"
+                ) from error
             raise ToolCallError(FailureKind.TOOL_ERROR, f"{self.name}.{tool}: {error}") from error
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as error:
+            self._lost.set()
             raise ToolCallError(
-                FailureKind.UNAVAILABLE, f"server '{self.name}' connection lost: {error!r}"
+                FailureKind.UNAVAILABLE, f"server '{self.name}' connection lost: {_describe(error)}"
             ) from error
         if result.is_error:
             raise ToolCallError(FailureKind.TOOL_ERROR, result_error_text(result))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import anyio
 from anyio.abc import TaskGroup
 
 from orchestrator_mcp.catalog.connection import ServerConnection, ToolCallError, ToolInfo
@@ -22,9 +23,30 @@ class Catalog:
             self.servers[connection.name] = connection
 
     async def start(self, task_group: TaskGroup) -> None:
-        """Open every session in `task_group`; returns once each is up or has failed."""
+        """Run every session in `task_group`.
+
+        Built-in servers are up when this returns; downstream servers are probed in the background,
+        so a slow or broken one never delays start-up.
+        """
         for connection in self.servers.values():
-            await task_group.start(connection.run)
+            if connection.transport == "builtin":
+                await task_group.start(connection.run)
+            else:
+                task_group.start_soon(connection.run)
+
+    async def settle(self, limit_seconds: float = 10.0) -> None:
+        """Wait (at most `limit_seconds`) until every server's start-up probe has ended."""
+        with anyio.move_on_after(limit_seconds):
+            for connection in self.servers.values():
+                await connection.probed.wait()
+
+    async def prepare(self, servers: Iterable[str]) -> None:
+        """Make sure the named servers' tool lists are loaded (opening their sessions if needed)."""
+        wanted = [self.servers[name] for name in set(servers) if name in self.servers]
+        async with anyio.create_task_group() as group:
+            for connection in wanted:
+                if not connection.available:
+                    group.start_soon(connection.connect)
 
     def close(self) -> None:
         for connection in self.servers.values():
@@ -41,6 +63,14 @@ class Catalog:
     def schemas(self) -> Mapping[str, dict[str, Any]]:
         """Every callable address with its input schema (what pipeline validation checks against)."""
         return {tool.uses: tool.input_schema for tool in self.tools()}
+
+    def unavailable(self) -> dict[str, str]:
+        """The servers that cannot be reached now, with the reason."""
+        return {
+            name: connection.error or "not connected"
+            for name, connection in self.servers.items()
+            if not connection.available
+        }
 
     def tool(self, uses: str) -> ToolInfo | None:
         connection = self.servers.get(uses.split(".", 1)[0])

@@ -102,10 +102,12 @@ def check_pipeline(
     on_failure: Sequence[Any] | None,
     output: str | None,
     tools: Mapping[str, Mapping[str, Any] | None],
+    unavailable: Mapping[str, str] | None = None,
 ) -> tuple[list[Step], list[Step], list[Problem]]:
     """Check a pipeline, its `on_failure` steps and its `output` expression against the catalog.
 
-    `tools` maps every callable `uses` address to its input JSON Schema (or None when unknown).
+    `tools` maps every callable `uses` address to its input JSON Schema (or None when unknown);
+    `unavailable` maps the catalog's servers that cannot be reached now to the reason.
     Returns the parsed steps, the parsed on_failure steps and every problem found.
     """
     problems: list[Problem] = []
@@ -123,7 +125,7 @@ def check_pipeline(
     for base, group in (("pipeline", pipeline), ("on_failure", on_failure or [])):
         for index, item in enumerate(group):
             if isinstance(item, Mapping):
-                problems.extend(_check_step_body(item, join_path(base, index), tools))
+                problems.extend(_check_step_body(item, join_path(base, index), tools, unavailable or {}))
     if output is not None:
         problems.extend(_expression_problem(output, "output"))
     return steps, handlers, problems
@@ -158,7 +160,10 @@ def _expression_problem(text: Any, path: str) -> list[Problem]:
 
 
 def _check_step_body(
-    step: Mapping[str, Any], path: str, tools: Mapping[str, Mapping[str, Any] | None]
+    step: Mapping[str, Any],
+    path: str,
+    tools: Mapping[str, Mapping[str, Any] | None],
+    unavailable: Mapping[str, str],
 ) -> list[Problem]:
     problems = _expression_problem(step.get("if"), join_path(path, "if"))
     arguments = step.get("with", {})
@@ -166,6 +171,11 @@ def _check_step_body(
         problems.extend(template_problems(dict(arguments), join_path(path, "with")))
     uses = step.get("uses")
     if not isinstance(uses, str) or not uses:
+        return problems
+    server = uses.split(".", 1)[0]
+    if uses not in tools and server in unavailable:
+        message = f"server '{server}' is unavailable ({unavailable[server]}), so '{uses}' cannot be checked"
+        problems.append(Problem(join_path(path, "uses"), message))
         return problems
     if uses not in tools:
         problems.append(Problem(join_path(path, "uses"), _unknown_tool_message(uses, tools)))

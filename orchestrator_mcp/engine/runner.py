@@ -160,6 +160,8 @@ class _Execution:
 
     async def flush(self, *rows: StepRow, run_values: dict[str, Any] | None = None) -> None:
         logs, self.logs = self.logs, []
+        if not (rows or logs or run_values):
+            return
         with anyio.CancelScope(shield=True):  # a record is never cut half-written
             await self.runner.store.record_progress(self.run_row.id, rows, logs, run_values)
 
@@ -178,14 +180,15 @@ class _Execution:
     # -- the run ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        clock = self.runner.clock
-        started = self.run_row.started_at or clock.now()
+        # started_at is when execution really begins, not when the run was claimed: a run that
+        # waited for a slot must show that wait as lateness.
+        started = self.runner.clock.now()
         pending = [self.new_record(step, seq, "main") for seq, step in enumerate(self.steps)]
         self.log(
             "INFO",
             f"run started ({self.run_row.trigger}, scheduled for {rfc3339(self.run_row.scheduled_for)})",
         )
-        await self.flush(*pending, run_values={"steps_total": len(self.steps)})
+        await self.flush(*pending, run_values={"steps_total": len(self.steps), "started_at": started})
 
         status, error = RunStatus.SUCCEEDED, None
         with anyio.move_on_after(self.policy.timeout_seconds) as deadline, self.handle.scope():
@@ -289,7 +292,7 @@ class _Execution:
             return
         record.status, record.started_at = StepStatus.RUNNING.value, clock.now()
         self.current = record
-        arguments = self.arguments(step, path)
+        arguments = await self.arguments(step, path)
         record.arguments = self.runner.redactor.redact(arguments)
         self.log("INFO", f"calling {step.uses}", step.id)
         await self.flush(record)
@@ -314,7 +317,7 @@ class _Execution:
         except ExpressionError as error:
             raise StepFailed("expression_error", f"if: {error}") from error
 
-    def arguments(self, step: Step, path: str) -> dict[str, Any]:
+    async def arguments(self, step: Step, path: str) -> dict[str, Any]:
         missing = sorted(name for name in referenced_secrets(step.with_) if name not in self.runner.secrets)
         if missing:
             names = ", ".join(f"{name} (environment variable ORCH_SECRET_{name})" for name in missing)
@@ -323,6 +326,7 @@ class _Execution:
             arguments = render(step.with_, self.context, join_path(path, "with"))
         except TemplateError as error:
             raise StepFailed("template_error", str(error)) from error
+        await self.runner.catalog.prepare([step.server])
         tool = self.runner.catalog.tool(step.uses)
         if tool is not None:
             problems = check_arguments(arguments, tool.input_schema, join_path(path, "with"))

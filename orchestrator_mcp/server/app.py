@@ -13,6 +13,7 @@ from mcp.server.mcpserver import MCPServer
 
 from orchestrator_mcp import __version__
 from orchestrator_mcp.catalog import Catalog, ServerConnection
+from orchestrator_mcp.catalog.file import ServerEntry, load_catalog_file
 from orchestrator_mcp.clock import Clock, SystemClock
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.engine.events import RunEvents
@@ -41,24 +42,31 @@ def secrets_from(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def builtin_connections(settings: Settings) -> list[ServerConnection]:
+def catalog_connections(settings: Settings, downstream: list[ServerEntry]) -> list[ServerConnection]:
+    """The built-in servers, then the downstream servers of the catalog file."""
     allow = [host for host in (settings.http_allow or "").split(",") if host.strip()] or None
     return [
         ServerConnection("core", "builtin", create_core_server()),
         ServerConnection("http", "builtin", create_http_server(allow)),
+        *(entry.connection() for entry in downstream),
     ]
 
 
 def create_server(settings: Settings | None = None, clock: Clock | None = None) -> MCPServer[Orchestrator]:
-    """The orchestrator as an MCPServer; nothing runs until the server is started."""
+    """The orchestrator as an MCPServer; nothing runs until the server is started.
+
+    Raises:
+        CatalogFileError: the catalog file named by the settings cannot be used.
+    """
     settings = settings or Settings()
     clock = clock or SystemClock()
+    downstream = load_catalog_file(settings.catalog) if settings.catalog is not None else []
     state: dict[str, Orchestrator] = {}
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Orchestrator]) -> AsyncIterator[Orchestrator]:
         store = await SqlStore.open(settings.database_url)
-        catalog = Catalog(builtin_connections(settings))
+        catalog = Catalog(catalog_connections(settings, downstream))
         events = RunEvents()
         runner = Runner(store, catalog, clock, secrets_from(os.environ), events)
         engine = Engine(

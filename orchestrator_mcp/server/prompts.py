@@ -14,11 +14,12 @@ from orchestrator_mcp.service import Orchestrator
 
 def register_prompts(mcp: MCPServer[Orchestrator]) -> None:
     @mcp.prompt()
-    def schedule_from_description(
+    async def schedule_from_description(
         request: Annotated[str, Field(description="What to schedule, in plain words.")], ctx: Context
     ) -> str:
         """Turn a plain-language request into a schedule_task call, using the tools in the catalog."""
         orchestrator = cast(Orchestrator, ctx.request_context.lifespan_context)
+        await orchestrator.catalog.settle()
         tools = "\n".join(
             f"- {tool.uses}: {tool.description.splitlines()[0] if tool.description else ''}"
             for tool in orchestrator.catalog.tools()

@@ -64,9 +64,10 @@ def register_resources(mcp: MCPServer[Orchestrator], current: Callable[[], Orche
         return str(view.model_dump_json(indent=2))
 
     @mcp.resource("orchestrator://catalog", mime_type="application/json", name="catalog")
-    def catalog() -> str:
+    async def catalog() -> str:
         """Every callable tool and tool server, as list_catalog returns them."""
-        return current().catalog_view(LOCAL, None).model_dump_json(indent=2)
+        view = await current().catalog_view(LOCAL, None)
+        return view.model_dump_json(indent=2)
 
     async def list_resources(
         ctx: ServerRequestContext[Orchestrator], params: types.PaginatedRequestParams | None

@@ -381,7 +381,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         before writing a pipeline.
 
         Example: {"server": "core"}."""
-        return service(ctx).catalog_view(principal(ctx), server)
+        return await service(ctx).catalog_view(principal(ctx), server)
 
     @mcp.tool(annotations=READ)
     @tool_errors

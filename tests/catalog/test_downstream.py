@@ -1,0 +1,270 @@
+"""Pipelines calling real downstream MCP servers over stdio and loopback HTTP (no mocked client)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from orchestrator_mcp.config import Settings
+from orchestrator_mcp.server import create_server
+from tests.conftest import call_error, call_ok
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[2]
+FAULTY = str(ROOT / "tests" / "catalog" / "faulty_server.py")
+WEATHER = str(ROOT / "examples" / "weather_server.py")
+
+
+async def downstream_saw_cancellation(marker: Path) -> bool:
+    """Whether the faulty server wrote its marker: it does when a `hang` call is cancelled."""
+    path = anyio.Path(marker)
+    with anyio.fail_after(5):
+        while not await path.exists():  # noqa: ASYNC110 - another process writes it
+            await anyio.sleep(0.05)
+    return await path.read_text() == "cancelled"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def marker(tmp_path: Path) -> Path:
+    return tmp_path / "cancelled.marker"
+
+
+@pytest.fixture
+def http_faulty() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, FAULTY, "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def catalog_file(tmp_path: Path, marker: Path, http_faulty: str) -> Path:
+    path = tmp_path / "catalog.json"
+    path.write_text(
+        json.dumps(
+            {
+                "globalShortcut": "ignored",
+                "mcpServers": {
+                    "weather": {"command": sys.executable, "args": [WEATHER]},
+                    "faulty": {
+                        "command": sys.executable,
+                        "args": [FAULTY],
+                        "env": {"FAULTY_MARKER": str(marker)},
+                    },
+                    "remote": {"url": http_faulty, "headers": {"X-Test": "1"}},
+                    "missing": {"command": "/nonexistent/mcp-server-that-is-not-installed"},
+                    "off": {"command": "whatever", "disabled": True},
+                },
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+async def client(settings: Settings, catalog_file: Path) -> AsyncIterator[Client]:
+    settings = settings.model_copy(update={"catalog": catalog_file})
+    async with Client(create_server(settings)) as connected:
+        yield connected
+
+
+async def run(client: Client, pipeline: list[dict[str, Any]], **task: Any) -> dict[str, Any]:
+    created = await call_ok(
+        client, "schedule_task", {"title": "t", "schedule": {"kind": "manual"}, "pipeline": pipeline, **task}
+    )
+    return await call_ok(
+        client, "run_now", {"task_id": created["id"], "wait": True, "wait_timeout_seconds": 30}
+    )
+
+
+async def test_a_pipeline_uses_two_downstream_tools_with_templates(client: Client) -> None:
+    result = await run(
+        client,
+        [
+            {
+                "id": "fc",
+                "uses": "weather.get_forecast",
+                "with": {"city": "${{ params.city }}", "day": "2026-06-01"},
+                "save_as": "fc",
+            },
+            {
+                "id": "post",
+                "uses": "weather.post_message",
+                "if": "vars.fc.rain_probability >= `0`",
+                "with": {
+                    "channel": "alerts",
+                    "text": "${{ vars.fc.city }}: ${{ vars.fc.rain_probability }}% rain",
+                },
+            },
+        ],
+        params={"city": "Lyon"},
+    )
+    assert result["status"] == "succeeded", result
+    forecast = result["steps"][0]["result"]
+    assert forecast["city"] == "Lyon" and forecast["date"] == "2026-06-01"
+    assert result["steps"][1]["result"]["text"] == f"Lyon: {forecast['rain_probability']}% rain"
+
+
+async def test_arguments_are_checked_against_the_downstream_schema_at_schedule_time(client: Client) -> None:
+    result = await call_ok(
+        client,
+        "validate_pipeline",
+        {
+            "pipeline": [
+                {"id": "a", "uses": "weather.get_forcast", "with": {"city": "Lyon"}},
+                {"id": "b", "uses": "weather.get_forecast", "with": {"city": 5}},
+                {"id": "c", "uses": "weather.post_message", "with": {"channel": "x"}},
+                {"id": "d", "uses": "weather.get_forecast", "with": {"city": "${{ params.city }}"}},
+            ]
+        },
+    )
+    errors = {error["path"]: error["message"] for error in result["errors"]}
+    assert "did you mean 'weather.get_forecast'" in errors["pipeline[0].uses"]
+    assert "pipeline[1].with.city" in errors
+    assert errors["pipeline[2].with.text"] == "required"
+    assert not any(path.startswith("pipeline[3]") for path in errors)
+
+
+async def test_a_rendered_argument_of_the_wrong_type_fails_the_step_naming_it(client: Client) -> None:
+    result = await run(
+        client,
+        [{"id": "fc", "uses": "weather.get_forecast", "with": {"city": "${{ params.n }}"}}],
+        params={"n": 5},
+    )
+    assert result["error"]["type"] == "invalid_arguments"
+    assert "pipeline[0].with.city" in result["error"]["message"]
+
+
+async def test_a_downstream_tool_error_reaches_the_run_error_and_log(client: Client) -> None:
+    result = await run(client, [{"id": "f", "uses": "faulty.fail", "with": {"message": "quota exceeded"}}])
+    assert (result["error"]["step_id"], result["error"]["type"]) == ("f", "tool_error")
+    assert result["error"]["message"] == "Error executing tool fail: quota exceeded"  # the server's own text
+    log = (await client.read_resource(result["log_uri"])).contents[0].text  # type: ignore[union-attr]
+    assert "quota exceeded" in log
+
+
+async def test_a_crash_mid_call_is_unavailable_and_the_next_run_reconnects(client: Client) -> None:
+    first_pid = (await run(client, [{"id": "p", "uses": "faulty.pid"}]))["steps"][0]["result"]
+    crashed = await run(client, [{"id": "c", "uses": "faulty.crash"}])
+    assert crashed["status"] == "failed" and crashed["error"]["type"] == "unavailable"
+    again = await run(
+        client,
+        [{"id": "p", "uses": "faulty.pid"}, {"id": "a", "uses": "faulty.add", "with": {"a": 2, "b": 3}}],
+    )
+    assert again["status"] == "succeeded", again
+    assert again["steps"][0]["result"] != first_pid
+    assert again["steps"][1]["result"] == {"result": 5}  # structuredContent, as the server wrapped it
+
+
+async def test_retry_on_unavailable_survives_a_crash(client: Client) -> None:
+    result = await run(
+        client,
+        [
+            {"id": "c", "uses": "faulty.crash", "retry": {"max_attempts": 2, "backoff_seconds": 0}},
+        ],
+    )
+    assert result["steps"][0]["attempts"] == 2
+
+
+async def test_a_hanging_downstream_tool_is_cut_by_the_step_timeout(client: Client, marker: Path) -> None:
+    with anyio.fail_after(10):
+        result = await run(client, [{"id": "h", "uses": "faulty.hang", "timeout_seconds": 1}])
+    assert result["status"] == "failed" and result["steps"][0]["status"] == "timed_out"
+    assert await downstream_saw_cancellation(marker)
+
+
+async def test_cancel_run_cancels_the_downstream_call(client: Client, marker: Path) -> None:
+    task = await call_ok(
+        client,
+        "schedule_task",
+        {"title": "h", "schedule": {"kind": "manual"}, "pipeline": [{"id": "h", "uses": "faulty.hang"}]},
+    )
+    started = await call_ok(client, "run_now", {"task_id": task["id"]})
+    with anyio.fail_after(10):
+        while True:
+            steps = (await call_ok(client, "get_run", {"run_id": started["id"]}))["steps"]
+            if steps and steps[0]["status"] == "running":
+                break
+            await anyio.sleep(0.05)
+    await anyio.sleep(0.3)
+    cancelled = await call_ok(client, "cancel_run", {"run_id": started["id"]})
+    assert cancelled["status"] == "cancelled"
+    assert await downstream_saw_cancellation(marker)
+
+
+async def test_http_downstream_servers_are_called_like_stdio_ones(client: Client) -> None:
+    result = await run(
+        client,
+        [
+            {"id": "a", "uses": "remote.add", "with": {"a": 1, "b": 41}},
+            {"id": "f", "uses": "remote.fail", "with": {"message": "nope"}, "continue_on_error": True},
+        ],
+    )
+    assert result["steps"][0]["result"] == {"result": 42}
+    assert result["steps"][1]["error"] == "Error executing tool fail: nope"
+
+
+async def test_list_catalog_shows_a_missing_server_unavailable_and_keeps_serving(client: Client) -> None:
+    await run(client, [{"id": "a", "uses": "weather.list_cities"}])
+    catalog = await call_ok(client, "list_catalog")
+    servers = {server["name"]: server for server in catalog["servers"]}
+    assert set(servers) == {"core", "http", "weather", "faulty", "remote", "missing"}
+    assert servers["missing"]["available"] is False and servers["missing"]["error"]
+    assert servers["missing"]["transport"] == "stdio" and servers["remote"]["transport"] == "http"
+    assert servers["weather"]["available"] is True
+    uses = {tool["uses"] for tool in catalog["tools"]}
+    assert {"weather.get_forecast", "weather.post_message", "faulty.hang"} <= uses
+    error = await call_error(
+        client,
+        "schedule_task",
+        {"title": "x", "schedule": {"kind": "manual"}, "pipeline": [{"id": "m", "uses": "missing.tool"}]},
+    )
+    assert "server 'missing' is unavailable" in error
+    status = await call_ok(client, "server_status")
+    assert status["catalog"]["servers_total"] == 6
+
+
+async def test_no_downstream_process_outlives_the_orchestrator(
+    settings: Settings, catalog_file: Path
+) -> None:
+    settings = settings.model_copy(update={"catalog": catalog_file})
+    async with Client(create_server(settings)) as connected:
+        pid = (await run(connected, [{"id": "p", "uses": "faulty.pid"}]))["steps"][0]["result"]["result"]
+        os.kill(pid, 0)
+    with anyio.fail_after(5):
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            await anyio.sleep(0.05)
