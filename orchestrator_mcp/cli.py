@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from orchestrator_mcp import __version__
 from orchestrator_mcp.config import Settings
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,8 +60,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CatalogFileError as error:
         print(f"orchestrator-mcp: {error}", file=sys.stderr)
         return 2
-    server.run("stdio")
+    anyio.run(serve_stdio, server)
     return 0
+
+
+async def serve_stdio(server: MCPServer[Any]) -> None:
+    """Serve MCP over stdio until stdin closes or SIGTERM/SIGINT arrives.
+
+    A signal cancels the server: the engine stops claiming, running runs end `interrupted` within
+    the shutdown grace, the store is closed, and the process exits 0.
+    """
+    from orchestrator_mcp.server.stdio import run_stdio
+
+    async with anyio.create_task_group() as group:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    logger.info("received %s: shutting down", signal.Signals(signum).name)
+                    group.cancel_scope.cancel()
+                    return
+
+        group.start_soon(stop_on_signal)
+        await run_stdio(server)
+        group.cancel_scope.cancel()
 
 
 if __name__ == "__main__":

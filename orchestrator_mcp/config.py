@@ -31,3 +31,4 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(1.0, gt=0, le=60)
     heartbeat_seconds: float = Field(5.0, gt=0, le=60)
     instance_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    shutdown_grace_seconds: float = Field(10.0, ge=0, le=3600)

@@ -25,7 +25,9 @@ def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, poll_interval_seconds=0.2, heartbeat_seconds=1)
+    return Settings(
+        database_url=database_url, poll_interval_seconds=0.2, heartbeat_seconds=1, shutdown_grace_seconds=0.5
+    )
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
 from orchestrator_mcp.catalog.connection import ServerConnection, ToolCallError, ToolInfo
 from orchestrator_mcp.domain.retry import FailureKind
@@ -26,13 +26,14 @@ class Catalog:
         """Run every session in `task_group`.
 
         Built-in servers are up when this returns; downstream servers are probed in the background,
-        so a slow or broken one never delays start-up.
+        so a slow or broken one never delays start-up. Sessions are deaf to the cancellation of
+        `task_group`: they end with `close()`, after the runs that use them have drained.
         """
         for connection in self.servers.values():
             if connection.transport == "builtin":
-                await task_group.start(connection.run)
+                await task_group.start(_shielded, connection)
             else:
-                task_group.start_soon(connection.run)
+                task_group.start_soon(_shielded, connection)
 
     async def settle(self, limit_seconds: float = 10.0) -> None:
         """Wait (at most `limit_seconds`) until every server's start-up probe has ended."""
@@ -87,3 +88,10 @@ class Catalog:
         if connection is None:
             raise ToolCallError(FailureKind.UNAVAILABLE, f"no tool server named '{server}' in the catalog")
         return await connection.call(tool, arguments, time_limit)
+
+
+async def _shielded(
+    connection: ServerConnection, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+) -> None:
+    with anyio.CancelScope(shield=True):
+        await connection.run(task_status=task_status)

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 FIRE_BATCH = 200
 FIRE_ROUNDS = 50
 CANCEL_POLL_SECONDS = 0.5
+RECORD_SECONDS = 5.0
+"""After the shutdown grace: how long runs told to stop get to record that they were interrupted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,9 @@ class EngineSettings:
     heartbeat_seconds: float = 5.0
     instance_timeout_seconds: float = 30.0
     shutdown_grace_seconds: float = 5.0
+    run_retention_days: int = 30
+    retention_keep_per_task: int = 100
+    housekeeping_seconds: float = 600.0
 
 
 @dataclass(slots=True)
@@ -83,36 +88,54 @@ class Engine:
         self._idle = anyio.Event()
         self._runs: TaskGroup | None = None
         self._stopping = False
+        self._stop = anyio.Event()
+        self._stopped = anyio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Register this instance, recover what dead ones left, then loop until cancelled.
+        """Register this instance, recover what dead ones left, then loop until `stop()` or cancelled.
 
-        On cancellation it stops claiming, asks running runs to stop (they end `interrupted`),
-        waits up to the shutdown grace for them, and only then cuts what is left.
+        Then it stops claiming, lets running runs finish within the shutdown grace, stops the rest
+        (they end `interrupted`) and leaves the instances table.
         """
         await self.heartbeat()
         await self.reap()
+        try:
+            await self.housekeep()
+        except Exception:  # retention must never keep the scheduler from starting
+            logger.exception("run retention failed at start-up; retrying later")
         async with anyio.create_task_group() as runs:
             self._runs = runs
             try:
                 async with anyio.create_task_group() as loops:
                     loops.start_soon(self._every, self.settings.heartbeat_seconds, self._heartbeat_and_reap)
                     loops.start_soon(self._every, CANCEL_POLL_SECONDS, self._watch_cancellations)
+                    loops.start_soon(self._housekeeping_loop)
                     task_status.started()
                     await self._loop()
+                    loops.cancel_scope.cancel()
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._drain()
                     await self.store.remove_instance(self.instance.id)
+                    self._stopped.set()
+
+    async def stop(self) -> None:
+        """Stop claiming, drain running runs (see `run`) and return once the engine has stopped."""
+        self._stop.set()
+        self.wake()
+        await self._stopped.wait()
 
     async def _drain(self) -> None:
         self._stopping = True
+        if self.handles:
+            with anyio.move_on_after(self.settings.shutdown_grace_seconds):
+                await self._idle.wait()
         for handle in list(self.handles.values()):
             handle.cancel("shutdown")
         if self.handles:
-            with anyio.move_on_after(self.settings.shutdown_grace_seconds):
+            with anyio.move_on_after(RECORD_SECONDS):
                 await self._idle.wait()
         for handle in list(self.handles.values()):
             handle.kill()
@@ -129,10 +152,19 @@ class Engine:
             except Exception:
                 logger.exception("engine housekeeping failed; retrying")
 
+    async def _housekeeping_loop(self) -> None:
+        # On the injected clock: retention is about the scheduler's time, and tests skip ahead.
+        while True:
+            await self.clock.sleep(self.settings.housekeeping_seconds)
+            try:
+                await self.housekeep()
+            except Exception:
+                logger.exception("run retention failed; retrying")
+
     # -- the loop ---------------------------------------------------------------------------
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             self._wake = anyio.Event()
             now = self.clock.now()
             self.last_loop_at = now
@@ -265,6 +297,17 @@ class Engine:
             return
         for run_id in await self.store.cancel_requested(list(self.handles)):
             self.cancel_local(run_id, "cancelled by request")
+
+    # -- housekeeping -----------------------------------------------------------------------
+
+    async def housekeep(self) -> int:
+        """Apply run retention: delete ended runs older than the retention period, keeping the newest
+        of each task. Returns how many runs were deleted."""
+        cutoff = self.clock.now() - timedelta(days=self.settings.run_retention_days)
+        deleted = await self.store.delete_expired_runs(cutoff, self.settings.retention_keep_per_task)
+        if deleted:
+            logger.info("run retention deleted %d runs queued before %s", deleted, cutoff.isoformat())
+        return deleted
 
     # -- instances --------------------------------------------------------------------------
 

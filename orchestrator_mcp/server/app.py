@@ -78,6 +78,8 @@ def create_server(settings: Settings | None = None, clock: Clock | None = None) 
                 poll_interval_seconds=settings.poll_interval_seconds,
                 heartbeat_seconds=settings.heartbeat_seconds,
                 instance_timeout_seconds=settings.instance_timeout_seconds,
+                shutdown_grace_seconds=settings.shutdown_grace_seconds,
+                run_retention_days=settings.run_retention_days,
             ),
         )
         orchestrator = Orchestrator(store, catalog, engine, clock, events, settings.instance_timeout_seconds)
@@ -89,6 +91,9 @@ def create_server(settings: Settings | None = None, clock: Clock | None = None) 
                 try:
                     yield orchestrator
                 finally:
+                    # Runs drain first, while the tool servers they call are still there.
+                    with anyio.CancelScope(shield=True):
+                        await engine.stop()
                     catalog.close()
                     group.cancel_scope.cancel()
         finally:

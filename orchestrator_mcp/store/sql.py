@@ -40,6 +40,8 @@ IDEMPOTENCY: Table = IdempotencyRow.__table__  # type: ignore[attr-defined]
 INSTANCES: Table = InstanceRow.__table__  # type: ignore[attr-defined]
 
 ACTIVE = [status.value for status in ACTIVE_RUN_STATUSES]
+DELETE_CHUNK = 500
+"""Ids per `IN (...)` list when deleting many runs (well under SQLite's bound-parameter limit)."""
 
 FirePlanner = Callable[[TaskRow, ActiveRuns], FirePlan]
 """Given a due task and its active runs, decide the fire (pure; see domain.firing)."""
@@ -67,7 +69,9 @@ class SqlStore:
         return cls(engine)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        """Close every pooled connection; shielded, since it usually runs during a shutdown."""
+        with anyio.CancelScope(shield=True):
+            await self.engine.dispose()
 
     # Statements are shielded from cancellation: a query cut in its driver thread would leave the
     # connection (and on SQLite the write lock) held until the pool gave up on it.
@@ -404,6 +408,30 @@ class SqlStore:
             ):
                 await self.append_logs([LogRow(run_id=run_id, at=now, level="ERROR", message=reason)])
         return run_ids
+
+    async def delete_expired_runs(self, older_than: datetime, keep_per_task: int) -> int:
+        """Delete ended runs queued before `older_than`, with their steps and logs, in one transaction.
+
+        The newest `keep_per_task` runs of each task are kept whatever their age, and queued or
+        running runs are never deleted. Returns how many runs were deleted.
+        """
+        rank = (
+            func.row_number()
+            .over(partition_by=RUNS.c.task_id, order_by=(RUNS.c.queued_at.desc(), RUNS.c.id.desc()))
+            .label("rank")
+        )
+        ranked = select(RUNS.c.id, RUNS.c.queued_at, RUNS.c.status, rank).subquery()
+        doomed = select(ranked.c.id).where(
+            ranked.c.rank > keep_per_task, ranked.c.queued_at < older_than, ranked.c.status.not_in(ACTIVE)
+        )
+        async with self._write() as conn:
+            run_ids = [row[0] for row in await conn.execute(doomed)]
+            for start in range(0, len(run_ids), DELETE_CHUNK):
+                chunk = run_ids[start : start + DELETE_CHUNK]
+                await conn.execute(delete(LOGS).where(LOGS.c.run_id.in_(chunk)))
+                await conn.execute(delete(STEPS).where(STEPS.c.run_id.in_(chunk)))
+                await conn.execute(delete(RUNS).where(RUNS.c.id.in_(chunk)))
+        return len(run_ids)
 
     async def queue_counts(self, owner: str | None) -> dict[str, int]:
         stmt = select(RUNS.c.status, func.count()).where(RUNS.c.status.in_(ACTIVE)).group_by(RUNS.c.status)

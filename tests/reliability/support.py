@@ -1,0 +1,142 @@
+"""Real server processes on real files, and read-only checks of what they left in the database."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mcp import Client, StdioServerParameters
+
+QUIET = {"ORCH_LOG_LEVEL": "ERROR", "ORCH_HEARTBEAT_SECONDS": "1", "ORCH_POLL_INTERVAL_SECONDS": "0.2"}
+
+
+def server_env(database: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{database}", **QUIET, **extra}
+
+
+@asynccontextmanager
+async def connect(database: Path, mode: str = "legacy", **env: str) -> AsyncIterator[Client]:
+    """A server process driven by the SDK's client over stdio; it exits when the client closes."""
+    parameters = StdioServerParameters(
+        command=sys.executable, args=["-m", "orchestrator_mcp", "serve"], env=server_env(database, **env)
+    )
+    async with Client(parameters, mode=mode) as client:
+        yield client
+
+
+def start(database: Path, **env: str) -> subprocess.Popen[bytes]:
+    """A server process with nobody talking to it: its stdin stays open, so only the engine works."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator_mcp", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=server_env(database, **env),
+    )
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
+    """SIGTERM, then wait for the exit code (the stdin pipe is closed only afterwards)."""
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout)
+    assert process.stdin is not None
+    process.stdin.close()
+    return code
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    process.kill()
+    process.wait(10)
+    assert process.stdin is not None
+    process.stdin.close()
+
+
+@contextmanager
+def read_only(database: Path) -> Iterator[sqlite3.Connection]:
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)) as conn:
+        conn.row_factory = sqlite3.Row
+        yield conn
+
+
+def query(database: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
+    with read_only(database) as conn:
+        return list(conn.execute(sql, args))
+
+
+def wait_for(database: Path, sql: str, *args: Any, timeout: float = 20) -> list[sqlite3.Row]:
+    """Poll until `sql` returns rows (tolerates the file not existing yet)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            rows = query(database, sql, *args)
+        except sqlite3.OperationalError:
+            rows = []
+        if rows:
+            return rows
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing matched {sql!r} within {timeout}s")
+        time.sleep(0.05)
+
+
+def stored_time(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+MISSED = re.compile(r"missed (\d+) fire times? between (\S+) and (\S+)")
+
+
+@dataclass
+class FireCheck:
+    """Every scheduled fire time of a task: at most one run each, none lost."""
+
+    fire_times: int = 0
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    lost: list[tuple[str, datetime]] = field(default_factory=list)
+    misfire_records: int = 0
+
+
+def check_fire_times(database: Path, step: timedelta) -> FireCheck:
+    """Check the `schedule` runs of every interval task between its first and last fire time.
+
+    A fire time is explained by a run (or an overlap `skipped` record) at that time, or by a misfire
+    record whose span covers it.
+    """
+    rows = query(
+        database,
+        "SELECT task_id, scheduled_for, fire_key, status, error FROM runs WHERE trigger = 'schedule'",
+    )
+    check = FireCheck()
+    by_task: dict[str, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
+    spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for row in rows:
+        if row["fire_key"].startswith("missed:"):
+            check.misfire_records += 1
+            match = MISSED.search(row["error"] or "")
+            assert match, row["error"]
+            begin, end = (datetime.fromisoformat(m.replace("Z", "+00:00")) for m in match.group(2, 3))
+            # The message has whole seconds: its end may fall just before the last missed time.
+            spans[row["task_id"]].append((begin, end + timedelta(seconds=1)))
+            continue
+        by_task[row["task_id"]][stored_time(row["scheduled_for"])] += 1
+    for task_id, times in by_task.items():
+        check.duplicates += [(task_id, moment.isoformat()) for moment, n in times.items() if n > 1]
+        moment, last = min(times), max(times)
+        while moment <= last:
+            check.fire_times += 1
+            covered = moment in times or any(a <= moment <= b for a, b in spans[task_id])
+            if not covered:
+                check.lost.append((task_id, moment))
+            moment += step
+    return check
