@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import Connection, event, select, text
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
 from orchestrator_mcp.errors import Unavailable
-from orchestrator_mcp.store.tables import SCHEMA_VERSION, SchemaVersionRow
+from orchestrator_mcp.store.tables import SCHEMA_VERSION, RunRow, SchemaVersionRow, TaskRow
 
 IMMEDIATE = "orchestrator_immediate"
 """Execution option: open the transaction with `BEGIN IMMEDIATE` (SQLite) to take the write lock first."""
@@ -69,7 +70,9 @@ async def migrate(engine: AsyncEngine) -> int:
                         f"database schema version {found} is newer than this server's {SCHEMA_VERSION}; "
                         "upgrade orchestrator-mcp"
                     )
-                for version in range(max(found, 1) + 1, SCHEMA_VERSION + 1):
+                # A new database is made at the latest version by create_all; an older one is
+                # brought forward one version at a time.
+                for version in range(found + 1, SCHEMA_VERSION + 1) if found else ():
                     await UPGRADES[version](conn)
                 await _write_version(conn, found)
     except OSError as error:
@@ -91,6 +94,19 @@ async def _write_version(conn: AsyncConnection, found: int) -> None:
         await conn.execute(table.update().values(version=SCHEMA_VERSION))
 
 
-# version -> the step that upgrades a database from version-1 to it. Tables added in a later version
-# are made by create_all; a step here alters what already exists (add a column, backfill a value).
-UPGRADES: dict[int, Any] = {}
+async def _v2_paging_indexes(conn: AsyncConnection) -> None:
+    """Indexes that end in the page order (time, id), so `list_*` read a page instead of sorting."""
+    await conn.execute(text("DROP INDEX IF EXISTS ix_runs_task"))
+    await conn.execute(text("DROP INDEX IF EXISTS ix_runs_owner"))
+
+    def create(sync: Connection) -> None:
+        for table in (TaskRow.__table__, RunRow.__table__):  # type: ignore[attr-defined]
+            for index in table.indexes:
+                index.create(sync, checkfirst=True)
+
+    await conn.run_sync(create)
+
+
+UPGRADES: dict[int, Callable[[AsyncConnection], Awaitable[None]]] = {2: _v2_paging_indexes}
+"""version -> the step that upgrades a database from version-1 to it. Tables added in a later version
+are made by create_all; a step here alters what already exists (an index, a column, a backfill)."""

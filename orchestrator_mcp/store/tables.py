@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Column, DateTime, Index, Integer, Text, TypeDecorat
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -46,7 +46,11 @@ class SchemaVersionRow(SQLModel, table=True):
 
 class TaskRow(SQLModel, table=True):
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_due", "status", "next_run_at"),)
+    __table_args__ = (
+        Index("ix_tasks_due", "status", "next_run_at"),
+        Index("ix_tasks_recent", "created_at", "id"),
+        Index("ix_tasks_owner_recent", "owner", "created_at", "id"),
+    )
 
     id: str = Field(primary_key=True)
     owner: str = Field(index=True)
@@ -76,8 +80,9 @@ class RunRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("task_id", "fire_key", name="uq_runs_fire"),
         Index("ix_runs_claim", "status", "priority", "scheduled_for"),
-        Index("ix_runs_task", "task_id", "queued_at"),
-        Index("ix_runs_owner", "owner", "queued_at"),
+        Index("ix_runs_task_recent", "task_id", "queued_at", "id"),
+        Index("ix_runs_owner_recent", "owner", "queued_at", "id"),
+        Index("ix_runs_recent", "queued_at", "id"),
     )
 
     id: str = Field(primary_key=True)
