@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
@@ -61,3 +62,13 @@ async def call_error(client: Client, tool: str, arguments: dict[str, Any]) -> st
 
 def echo_pipeline(**with_: Any) -> list[dict[str, Any]]:
     return [{"id": "echo", "uses": "core.echo", "with": with_, "save_as": "echoed"}]
+
+
+async def step_running(client: Client, run_id: str, step: int = 0) -> None:
+    """Wait (at most 10 s) until the run's step is running: its tool call is in flight."""
+    with anyio.fail_after(10):
+        while True:
+            steps = (await call_ok(client, "get_run", {"run_id": run_id}))["steps"]
+            if steps and steps[step]["status"] == "running":
+                return
+            await anyio.sleep(0.05)

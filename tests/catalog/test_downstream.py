@@ -18,7 +18,7 @@ from mcp import Client
 
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
-from tests.conftest import call_error, call_ok
+from tests.conftest import call_error, call_ok, step_running
 
 pytestmark = pytest.mark.anyio
 
@@ -210,12 +210,7 @@ async def test_cancel_run_cancels_the_downstream_call(client: Client, marker: Pa
         {"title": "h", "schedule": {"kind": "manual"}, "pipeline": [{"id": "h", "uses": "faulty.hang"}]},
     )
     started = await call_ok(client, "run_now", {"task_id": task["id"]})
-    with anyio.fail_after(10):
-        while True:
-            steps = (await call_ok(client, "get_run", {"run_id": started["id"]}))["steps"]
-            if steps and steps[0]["status"] == "running":
-                break
-            await anyio.sleep(0.05)
+    await step_running(client, started["id"])
     await anyio.sleep(0.3)
     cancelled = await call_ok(client, "cancel_run", {"run_id": started["id"]})
     assert cancelled["status"] == "cancelled"

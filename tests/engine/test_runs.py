@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
-from tests.conftest import call_ok
+from tests.conftest import call_ok, step_running
 
 pytestmark = pytest.mark.anyio
 
@@ -25,6 +25,14 @@ async def run_pipeline(client: Client, pipeline: list[dict[str, Any]], **task: A
     )
     return await call_ok(
         client, "run_now", {"task_id": created["id"], "wait": True, "wait_timeout_seconds": 30}
+    )
+
+
+async def slow_task(client: Client) -> dict[str, Any]:
+    """A manual task whose one step sleeps a minute."""
+    pipeline = [{"id": "wait", "uses": "core.sleep", "with": {"seconds": 60}}]
+    return await call_ok(
+        client, "schedule_task", {"title": "slow", "schedule": {"kind": "manual"}, "pipeline": pipeline}
     )
 
 
@@ -149,19 +157,9 @@ async def test_on_failure_steps_run_with_the_error_in_context(client: Client) ->
 
 
 async def test_cancel_run_cuts_the_call_in_flight_within_two_seconds(client: Client) -> None:
-    task = await call_ok(
-        client,
-        "schedule_task",
-        {
-            "title": "slow",
-            "schedule": {"kind": "manual"},
-            "pipeline": [{"id": "wait", "uses": "core.sleep", "with": {"seconds": 60}}],
-        },
-    )
+    task = await slow_task(client)
     run = await call_ok(client, "run_now", {"task_id": task["id"]})
-    with anyio.fail_after(5):
-        while (await call_ok(client, "get_run", {"run_id": run["id"]}))["status"] != "running":  # noqa: ASYNC110
-            await anyio.sleep(0.05)
+    await step_running(client, run["id"])
     started = anyio.current_time()
     cancelled = await call_ok(client, "cancel_run", {"run_id": run["id"]})
     assert anyio.current_time() - started < 2
@@ -170,15 +168,7 @@ async def test_cancel_run_cuts_the_call_in_flight_within_two_seconds(client: Cli
 
 
 async def test_cancelling_a_queued_run_ends_it_at_once(client: Client) -> None:
-    task = await call_ok(
-        client,
-        "schedule_task",
-        {
-            "title": "slow",
-            "schedule": {"kind": "manual"},
-            "pipeline": [{"id": "wait", "uses": "core.sleep", "with": {"seconds": 60}}],
-        },
-    )
+    task = await slow_task(client)
     first = await call_ok(client, "run_now", {"task_id": task["id"]})
     second = await call_ok(client, "run_now", {"task_id": task["id"]})  # waits: the task is exclusive
     cancelled = await call_ok(client, "cancel_run", {"run_id": second["id"]})
