@@ -103,7 +103,7 @@ async def test_missed_fire_times_follow_the_misfire_policy(timed_client: Client,
 async def test_a_fire_while_the_previous_run_is_active_is_skipped(
     timed_client: Client, clock: ManualClock
 ) -> None:
-    task = await schedule(timed_client, [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 1}}])
+    task = await schedule(timed_client, [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 2}}])
     clock.advance(60)
     await wait_until(timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running"])
     clock.advance(60)
@@ -115,7 +115,7 @@ async def test_a_fire_while_the_previous_run_is_active_is_skipped(
 async def test_buffer_one_keeps_one_waiting_run(timed_client: Client, clock: ManualClock) -> None:
     task = await schedule(
         timed_client,
-        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 1}}],
+        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 2}}],
         policy={"overlap": "buffer_one"},
     )
     clock.advance(60)
@@ -132,7 +132,7 @@ async def test_buffer_one_keeps_one_waiting_run(timed_client: Client, clock: Man
 async def test_allow_runs_fires_concurrently(timed_client: Client, clock: ManualClock) -> None:
     task = await schedule(
         timed_client,
-        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 1}}],
+        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 2}}],
         policy={"overlap": "allow"},
     )
     clock.advance(60)
@@ -175,3 +175,42 @@ async def test_pause_after_failures_pauses_the_task(timed_client: Client, clock:
         await wait_until(timed_client, task["id"], ended(count))
     paused = await call_ok(timed_client, "get_task", {"task_id": task["id"]})
     assert paused["status"] == "paused" and paused["failure_count"] == 2
+
+
+async def test_buffer_all_queues_every_fire_and_runs_them_in_turn(
+    timed_client: Client, clock: ManualClock
+) -> None:
+    task = await schedule(
+        timed_client,
+        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 1.5}}],
+        policy={"overlap": "buffer_all"},
+    )
+    clock.advance(60)
+    await wait_until(timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running"])
+    clock.advance(60)
+    await wait_until(
+        timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running", "queued"]
+    )
+    clock.advance(60)
+    await wait_until(
+        timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running", "queued", "queued"]
+    )
+    runs = await wait_until(timed_client, task["id"], ended(3))
+    assert [run["status"] for run in runs] == ["succeeded"] * 3
+
+
+async def test_cancel_other_cancels_the_active_run_and_starts_the_new_one(
+    timed_client: Client, clock: ManualClock
+) -> None:
+    task = await schedule(
+        timed_client,
+        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 60}}],
+        policy={"overlap": "cancel_other"},
+    )
+    clock.advance(60)
+    await wait_until(timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running"])
+    clock.advance(60)
+    runs = await wait_until(
+        timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["cancelled", "running"]
+    )
+    await call_ok(timed_client, "cancel_run", {"run_id": runs[1]["id"]})
