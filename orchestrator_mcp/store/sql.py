@@ -7,13 +7,14 @@ call never meets "database is locked": it waits its turn, up to the busy timeout
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
@@ -42,11 +43,69 @@ INSTANCES: Table = InstanceRow.__table__  # type: ignore[attr-defined]
 ACTIVE = [status.value for status in ACTIVE_RUN_STATUSES]
 DELETE_CHUNK = 500
 """Ids per `IN (...)` list when deleting many runs (well under SQLite's bound-parameter limit)."""
+INSERT_CHUNK = 200
+"""Rows per multi-row INSERT (each run row binds about 25 parameters)."""
 
 FirePlanner = Callable[[TaskRow, ActiveRuns], FirePlan]
 """Given a due task and its active runs, decide the fire (pure; see domain.firing)."""
 RunFactory = Callable[[TaskRow, FirePlan], list[dict[str, Any]]]
 """Turn a plan into run rows to insert."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What one run asks to store at once: step rows, log lines, run fields (all as column dicts)."""
+
+    run_id: str
+    steps: list[dict[str, Any]]
+    logs: list[dict[str, Any]]
+    run_values: dict[str, Any] | None
+
+
+ItemT = TypeVar("ItemT")
+
+
+class GroupCommit(Generic[ItemT]):
+    """Writes submitted while a write is in flight go together in the next one.
+
+    Each `submit` returns once its item is committed (or raises what the commit raised). The
+    first submitter that finds no write in flight writes everything pending; the others wait for
+    it. Under load, N concurrent runs cost one transaction instead of N.
+    """
+
+    def __init__(self, write: Callable[[Sequence[ItemT]], Awaitable[None]]) -> None:
+        self._write = write
+        self._pending: list[_Ticket[ItemT]] = []
+        self._lock = anyio.Lock()
+
+    async def submit(self, item: ItemT) -> None:
+        ticket = _Ticket(item)
+        self._pending.append(ticket)
+        async with self._lock:
+            if not ticket.done:
+                batch, self._pending = self._pending, []
+                await self._commit(batch)
+        if ticket.error is not None:
+            raise ticket.error
+
+    async def _commit(self, batch: list[_Ticket[ItemT]]) -> None:
+        try:
+            await self._write([entry.item for entry in batch])
+        except Exception as failure:
+            if len(batch) == 1:
+                batch[0].error = failure
+            else:  # one bad item must not fail the others: write them one by one
+                for entry in batch:
+                    await self._commit([entry])
+        for entry in batch:
+            entry.done = True
+
+
+@dataclass(slots=True)
+class _Ticket(Generic[ItemT]):
+    item: ItemT
+    done: bool = False
+    error: Exception | None = None
 
 
 def _model(cls: type[ModelT], row: Any) -> ModelT:
@@ -59,6 +118,7 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._write_lock = anyio.Lock()
+        self._progress = GroupCommit[Progress](self._write_progress)
         self._dialect = engine.dialect.name
 
     @classmethod
@@ -184,36 +244,54 @@ class SqlStore:
         )
         if self._dialect == "postgresql":
             due = due.with_for_update(skip_locked=True)
-        queued = 0
         async with self._write() as conn:
             tasks = [_model(TaskRow, row) for row in await conn.execute(due)]
+            active = await self._active_runs(conn, [task.id for task in tasks])
+            runs: list[dict[str, Any]] = []
+            moves: list[dict[str, Any]] = []
             for task in tasks:
-                plan = planner(task, await self._active_runs(conn, task.id))
+                plan = planner(task, active.get(task.id, ActiveRuns()))
                 rows = runs_for(task, plan)
-                if rows:
-                    stmt = self._insert(RUNS).values(rows).on_conflict_do_nothing().returning(RUNS.c.status)
-                    inserted = [status for (status,) in await conn.execute(stmt)]
-                    queued += inserted.count(RunStatus.QUEUED.value)
+                runs += rows
                 if plan.cancel_active:
                     await self._cancel_active(conn, task.id, now, exclude={row["id"] for row in rows})
-                values: dict[str, Any] = {"next_run_at": plan.next_run_at, "updated_at": now}
+                status = TaskStatus(task.status)
                 if plan.completed:
-                    values["status"] = TaskStatus.COMPLETED.value
+                    status = TaskStatus.COMPLETED
                 elif plan.broken is not None:
-                    values["status"] = TaskStatus.PAUSED.value
-                await conn.execute(update(TASKS).where(TASKS.c.id == task.id).values(**values))
+                    status = TaskStatus.PAUSED
+                moves.append({"task_key": task.id, "new_next": plan.next_run_at, "new_status": status.value})
+            queued = 0
+            for start in range(0, len(runs), INSERT_CHUNK):
+                chunk = runs[start : start + INSERT_CHUNK]
+                stmt = self._insert(RUNS).values(chunk).on_conflict_do_nothing().returning(RUNS.c.status)
+                queued += [status for (status,) in await conn.execute(stmt)].count(RunStatus.QUEUED.value)
+            if moves:
+                move = (
+                    update(TASKS)
+                    .where(TASKS.c.id == bindparam("task_key"))
+                    .values(next_run_at=bindparam("new_next"), status=bindparam("new_status"), updated_at=now)
+                )
+                await conn.execute(move, moves)
         return queued
 
-    async def _active_runs(self, conn: AsyncConnection, task_id: str) -> ActiveRuns:
-        stmt = (
-            select(RUNS.c.status, func.count())
-            .where(RUNS.c.task_id == task_id, RUNS.c.status.in_(ACTIVE))
-            .group_by(RUNS.c.status)
-        )
-        counts: dict[str, int] = {status: count for status, count in await conn.execute(stmt)}  # noqa: C416
-        return ActiveRuns(
-            queued=counts.get(RunStatus.QUEUED.value, 0), running=counts.get(RunStatus.RUNNING.value, 0)
-        )
+    async def _active_runs(self, conn: AsyncConnection, task_ids: list[str]) -> dict[str, ActiveRuns]:
+        """Queued and running counts of these tasks' runs, in one query."""
+        counts: dict[str, dict[str, int]] = {}
+        for start in range(0, len(task_ids), DELETE_CHUNK):
+            stmt = (
+                select(RUNS.c.task_id, RUNS.c.status, func.count())
+                .where(RUNS.c.task_id.in_(task_ids[start : start + DELETE_CHUNK]), RUNS.c.status.in_(ACTIVE))
+                .group_by(RUNS.c.task_id, RUNS.c.status)
+            )
+            for task_id, status, count in await conn.execute(stmt):
+                counts.setdefault(task_id, {})[status] = count
+        return {
+            task_id: ActiveRuns(
+                queued=by.get(RunStatus.QUEUED.value, 0), running=by.get(RunStatus.RUNNING.value, 0)
+            )
+            for task_id, by in counts.items()
+        }
 
     async def _cancel_active(
         self, conn: AsyncConnection, task_id: str, now: datetime, exclude: set[str]
@@ -299,15 +377,16 @@ class SqlStore:
                 run = _model(RunRow, row)
                 if len(claimed) >= limit or (run.exclusive and run.task_id in exclusive_started):
                     continue
-                await conn.execute(
-                    update(RUNS)
-                    .where(RUNS.c.id == run.id)
-                    .values(status=RunStatus.RUNNING.value, started_at=now, instance_id=instance_id)
-                )
                 run.status, run.started_at, run.instance_id = RunStatus.RUNNING.value, now, instance_id
                 claimed.append(run)
                 if run.exclusive:
                     exclusive_started.add(run.task_id)
+            if claimed:
+                await conn.execute(
+                    update(RUNS)
+                    .where(RUNS.c.id.in_([run.id for run in claimed]))
+                    .values(status=RunStatus.RUNNING.value, started_at=now, instance_id=instance_id)
+                )
         return claimed
 
     async def next_ready_at(self) -> datetime | None:
@@ -457,21 +536,44 @@ class SqlStore:
     async def record_progress(
         self, run_id: str, steps: Sequence[StepRow], logs: Sequence[LogRow], run_values: dict[str, Any] | None
     ) -> None:
-        """Save step records, log lines and run fields of one run in a single transaction."""
+        """Save step records, log lines and run fields of one run; durable when this returns.
+
+        Progress of runs executing at the same time is committed together (group commit): one
+        transaction and one statement per kind of row for all of them, instead of one each.
+        """
+        await self._progress.submit(
+            Progress(
+                run_id,
+                [step.model_dump() for step in steps],
+                [row.model_dump(exclude={"id"}) for row in logs],
+                run_values,
+            )
+        )
+
+    async def _write_progress(self, batch: Sequence[Progress]) -> None:
+        steps = [step for item in batch for step in item.steps]
+        logs = [line for item in batch for line in item.logs]
+        updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for item in batch:
+            if item.run_values:
+                keys = tuple(sorted(item.run_values))
+                values = {f"new_{key}": value for key, value in item.run_values.items()}
+                updates.setdefault(keys, []).append({"run_key": item.run_id, **values})
         async with self._write() as conn:
-            for step in steps:
-                values = step.model_dump()
-                stmt = self._insert(STEPS).values(**values)
-                await conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["run_id", "seq"],
-                        set_={k: v for k, v in values.items() if k not in ("run_id", "seq")},
-                    )
+            if steps:
+                upsert = self._insert(STEPS)
+                upsert = upsert.on_conflict_do_update(
+                    index_elements=["run_id", "seq"],
+                    set_={name: upsert.excluded[name] for name in steps[0] if name not in ("run_id", "seq")},
                 )
+                await conn.execute(upsert, steps)
             if logs:
-                await conn.execute(insert(LOGS), [row.model_dump(exclude={"id"}) for row in logs])
-            if run_values:
-                await conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(**run_values))
+                await conn.execute(insert(LOGS), logs)
+            for keys, rows in updates.items():
+                columns: dict[str, Any] = {key: bindparam(f"new_{key}") for key in keys}
+                await conn.execute(
+                    update(RUNS).where(RUNS.c.id == bindparam("run_key")).values(columns), rows
+                )
 
     async def list_steps(self, run_id: str) -> list[StepRow]:
         stmt = select(STEPS).where(STEPS.c.run_id == run_id).order_by(STEPS.c.seq)
