@@ -12,7 +12,3 @@ def rfc3339(moment: datetime) -> str:
     if moment.microsecond:
         text += f".{moment.microsecond:06d}"
     return text + "Z"
-
-
-def rfc3339_or_none(moment: datetime | None) -> str | None:
-    return None if moment is None else rfc3339(moment)

@@ -29,7 +29,7 @@ from orchestrator_mcp.domain.schedule import Schedule, apply_jitter
 from orchestrator_mcp.engine.runner import RunHandle, Runner
 from orchestrator_mcp.ids import new_id
 from orchestrator_mcp.store.sql import SqlStore
-from orchestrator_mcp.store.tables import InstanceRow, LogRow, RunRow, TaskRow
+from orchestrator_mcp.store.tables import InstanceRow, RunRow, TaskRow
 
 logger = logging.getLogger(__name__)
 
@@ -379,7 +379,3 @@ def new_run(
         params=params,
         steps_total=len(task.pipeline),
     )
-
-
-def log_row(run_id: str, at: datetime, level: str, message: str) -> LogRow:
-    return LogRow(run_id=run_id, at=at, level=level, message=message)
