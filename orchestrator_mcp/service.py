@@ -112,12 +112,13 @@ class Orchestrator:
         self, pipeline: Sequence[Any], on_failure: Sequence[Any] | None, output: str | None
     ) -> list[Problem]:
         """Every problem of a pipeline, after loading the tool lists of the servers it names."""
-        servers = [
-            step["uses"].split(".", 1)[0]
+        uses = [
+            step["uses"]
             for step in [*pipeline, *(on_failure or [])]
             if isinstance(step, Mapping) and isinstance(step.get("uses"), str)
         ]
-        await self.catalog.prepare(servers)
+        await self.catalog.prepare(address.split(".", 1)[0] for address in uses)
+        await self.catalog.refresh_for(uses)
         return check_pipeline(
             pipeline, on_failure, output, self.catalog.schemas(), self.catalog.unavailable()
         )[2]

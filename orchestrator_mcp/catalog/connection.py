@@ -187,6 +187,16 @@ class ServerConnection:
     def close(self) -> None:
         self._stop.set()
 
+    async def refresh(self) -> None:
+        """Re-read the tool list now (a server may add tools without saying so)."""
+        client = self._client
+        if client is None:
+            return
+        try:
+            self.tools = await self._list_tools(client)
+        except Exception as error:  # the call path will find out and reconnect
+            logger.warning("could not re-read the tools of %r: %s", self.name, _describe(error))
+
     async def connect(self) -> Client | None:
         """The live session, opening it if needed (waits up to `connect_timeout`); None if it cannot open."""
         if self._client is not None:

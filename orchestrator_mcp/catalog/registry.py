@@ -41,6 +41,16 @@ class Catalog:
             for connection in self.servers.values():
                 await connection.probed.wait()
 
+    async def refresh_for(self, uses: Iterable[str]) -> None:
+        """Re-read the tool lists of reachable servers that lack one of these tools (it may be new)."""
+        stale = {
+            address.split(".", 1)[0]
+            for address in uses
+            if self.tool(address) is None and address.split(".", 1)[0] in self.servers
+        }
+        for name in stale:
+            await self.servers[name].refresh()
+
     async def prepare(self, servers: Iterable[str]) -> None:
         """Make sure the named servers' tool lists are loaded (opening their sessions if needed)."""
         wanted = [self.servers[name] for name in set(servers) if name in self.servers]

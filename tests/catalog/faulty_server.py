@@ -45,6 +45,17 @@ async def hang(seconds: float = 3600) -> str:
 
 
 @mcp.tool()
+def grow(name: str) -> str:
+    """Add a tool named `name` (returning 'grown') to this server, as servers that load plugins do."""
+
+    def grown() -> str:
+        return "grown"
+
+    mcp.add_tool(grown, name=name, description="Added at run time.")
+    return name
+
+
+@mcp.tool()
 async def crash() -> str:
     """Exits the process in the middle of the call."""
     sys.stdout.flush()

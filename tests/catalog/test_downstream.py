@@ -263,3 +263,12 @@ async def test_no_downstream_process_outlives_the_orchestrator(
             except ProcessLookupError:
                 break
             await anyio.sleep(0.05)
+
+
+async def test_a_tool_added_by_a_running_server_is_found_when_a_pipeline_uses_it(client: Client) -> None:
+    grew = await run(client, [{"id": "g", "uses": "faulty.grow", "with": {"name": "brand_new"}}])
+    assert grew["status"] == "succeeded"
+    result = await run(client, [{"id": "n", "uses": "faulty.brand_new"}])
+    assert result["status"] == "succeeded", result
+    assert result["steps"][0]["result"] == {"result": "grown"}
+    assert "faulty.brand_new" in {tool["uses"] for tool in (await call_ok(client, "list_catalog"))["tools"]}
