@@ -90,6 +90,7 @@ class Engine:
         self._stopping = False
         self._stop = anyio.Event()
         self._stopped = anyio.Event()
+        self._running = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -99,33 +100,40 @@ class Engine:
         Then it stops claiming, lets running runs finish within the shutdown grace, stops the rest
         (they end `interrupted`) and leaves the instances table.
         """
-        await self.heartbeat()
-        await self.reap()
+        self._running = True
         try:
-            await self.housekeep()
-        except Exception:  # retention must never keep the scheduler from starting
-            logger.exception("run retention failed at start-up; retrying later")
-        async with anyio.create_task_group() as runs:
-            self._runs = runs
+            await self.heartbeat()
+            await self.reap()
             try:
-                async with anyio.create_task_group() as loops:
-                    loops.start_soon(self._every, self.settings.heartbeat_seconds, self._heartbeat_and_reap)
-                    loops.start_soon(self._every, CANCEL_POLL_SECONDS, self._watch_cancellations)
-                    loops.start_soon(self._housekeeping_loop)
-                    task_status.started()
-                    await self._loop()
-                    loops.cancel_scope.cancel()
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await self._drain()
-                    await self.store.remove_instance(self.instance.id)
-                    self._stopped.set()
+                await self.housekeep()
+            except Exception:  # retention must never keep the scheduler from starting
+                logger.exception("run retention failed at start-up; retrying later")
+            async with anyio.create_task_group() as runs:
+                self._runs = runs
+                try:
+                    async with anyio.create_task_group() as loops:
+                        loops.start_soon(
+                            self._every, self.settings.heartbeat_seconds, self._heartbeat_and_reap
+                        )
+                        loops.start_soon(self._every, CANCEL_POLL_SECONDS, self._watch_cancellations)
+                        loops.start_soon(self._housekeeping_loop)
+                        task_status.started()
+                        await self._loop()
+                        loops.cancel_scope.cancel()
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self._drain()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.store.remove_instance(self.instance.id)
+            self._stopped.set()
 
     async def stop(self) -> None:
         """Stop claiming, drain running runs (see `run`) and return once the engine has stopped."""
         self._stop.set()
         self.wake()
-        await self._stopped.wait()
+        if self._running:
+            await self._stopped.wait()
 
     async def _drain(self) -> None:
         self._stopping = True

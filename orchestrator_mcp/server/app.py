@@ -85,13 +85,14 @@ def create_server(settings: Settings | None = None, clock: Clock | None = None) 
         orchestrator = Orchestrator(store, catalog, engine, clock, events, settings.instance_timeout_seconds)
         try:
             async with anyio.create_task_group() as group:
-                await catalog.start(group)
-                await group.start(engine.run)
-                state["service"] = orchestrator
                 try:
+                    await catalog.start(group)
+                    await group.start(engine.run)
+                    state["service"] = orchestrator
                     yield orchestrator
                 finally:
-                    # Runs drain first, while the tool servers they call are still there.
+                    # Runs drain first, while the tool servers they call are still there; the
+                    # sessions end only when closed, even if start-up itself was cancelled.
                     with anyio.CancelScope(shield=True):
                         await engine.stop()
                     catalog.close()

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tests.conftest import call_ok
@@ -93,3 +94,15 @@ async def test_sigterm_lets_a_run_finish_within_the_grace(tmp_path: Path) -> Non
     assert row["status"] == "succeeded"
     steps = wait_for(database, "SELECT status FROM steps WHERE run_id = ? ORDER BY seq", run["id"])
     assert [step["status"] for step in steps] == ["succeeded", "succeeded"]
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8, 1.3])
+async def test_sigterm_during_start_up_still_ends_the_process(tmp_path: Path, delay: float) -> None:
+    server = start(tmp_path / "starting.db")
+    try:
+        await anyio.sleep(delay)  # somewhere in imports, the store's migration or the engine's first beat
+        code = terminate(server, timeout=15)
+    finally:
+        if server.poll() is None:
+            kill(server)
+    assert code in (0, -15)  # -15: the signal came before the server installed its handler
