@@ -123,9 +123,19 @@ class SqlStore:
 
     @classmethod
     async def open(cls, url: str) -> SqlStore:
-        """Connect to `url` and bring its schema up to date."""
+        """Connect to `url` and bring its schema up to date.
+
+        The migration is not cut by cancellation (a signal during start-up): a connection abandoned
+        mid-statement would keep its driver thread, and with it the process, alive.
+        """
         engine = create_engine(url)
-        await migrate(engine)
+        try:
+            with anyio.CancelScope(shield=True):
+                await migrate(engine)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await engine.dispose()
+            raise
         return cls(engine)
 
     async def close(self) -> None:
