@@ -67,8 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def serve_stdio(server: MCPServer[Any]) -> None:
     """Serve MCP over stdio until stdin closes or SIGTERM/SIGINT arrives.
 
-    A signal cancels the server: the engine stops claiming, running runs end `interrupted` within
-    the shutdown grace, the store is closed, and the process exits 0.
+    A signal cancels the server: the engine stops claiming, running runs may finish within the
+    shutdown grace (the rest end `interrupted`), the store is closed, and the process exits 0.
     """
     from orchestrator_mcp.server.stdio import run_stdio
 

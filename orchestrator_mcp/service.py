@@ -117,8 +117,7 @@ class Orchestrator:
             for step in [*pipeline, *(on_failure or [])]
             if isinstance(step, Mapping) and isinstance(step.get("uses"), str)
         ]
-        await self.catalog.prepare(address.split(".", 1)[0] for address in uses)
-        await self.catalog.refresh_for(uses)
+        await self.catalog.prepare(uses)
         return check_pipeline(
             pipeline, on_failure, output, self.catalog.schemas(), self.catalog.unavailable()
         )[2]

@@ -41,23 +41,23 @@ class Catalog:
             for connection in self.servers.values():
                 await connection.probed.wait()
 
-    async def refresh_for(self, uses: Iterable[str]) -> None:
-        """Re-read the tool lists of reachable servers that lack one of these tools (it may be new)."""
-        stale = {
-            address.split(".", 1)[0]
-            for address in uses
-            if self.tool(address) is None and address.split(".", 1)[0] in self.servers
-        }
-        for name in stale:
-            await self.servers[name].refresh()
+    async def prepare(self, uses: Iterable[str]) -> None:
+        """Load what is known of these tools: open the sessions of the servers they name (at once),
+        then re-read the list of a reachable server that lacks one of them (it may be new).
 
-    async def prepare(self, servers: Iterable[str]) -> None:
-        """Make sure the named servers' tool lists are loaded (opening their sessions if needed)."""
-        wanted = [self.servers[name] for name in set(servers) if name in self.servers]
-        async with anyio.create_task_group() as group:
-            for connection in wanted:
-                if not connection.available:
+        A no-op when every named tool is already known, as on a run's hot path.
+        """
+        missing = [address for address in uses if self.tool(address) is None]
+        named = {self.servers[name] for name in map(server_of, missing) if name in self.servers}
+        closed = [connection for connection in named if not connection.available]
+        if closed:
+            async with anyio.create_task_group() as group:
+                for connection in closed:
                     group.start_soon(connection.connect)
+        for connection in named:
+            lacking = [address for address in missing if server_of(address) == connection.name]
+            if connection.available and any(self.tool(address) is None for address in lacking):
+                await connection.refresh()
 
     def close(self) -> None:
         for connection in self.servers.values():
@@ -84,7 +84,7 @@ class Catalog:
         }
 
     def tool(self, uses: str) -> ToolInfo | None:
-        connection = self.servers.get(uses.split(".", 1)[0])
+        connection = self.servers.get(server_of(uses))
         return None if connection is None else connection.tools.get(uses)
 
     async def call(self, uses: str, arguments: dict[str, Any], time_limit: float) -> Any:
@@ -98,6 +98,11 @@ class Catalog:
         if connection is None:
             raise ToolCallError(FailureKind.UNAVAILABLE, f"no tool server named '{server}' in the catalog")
         return await connection.call(tool, arguments, time_limit)
+
+
+def server_of(uses: str) -> str:
+    """The server part of a `<server>.<tool>` address."""
+    return uses.split(".", 1)[0]
 
 
 async def _shielded(

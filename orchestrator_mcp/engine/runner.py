@@ -326,7 +326,7 @@ class _Execution:
             arguments = render(step.with_, self.context, join_path(path, "with"))
         except TemplateError as error:
             raise StepFailed("template_error", str(error)) from error
-        await self.runner.catalog.prepare([step.server])
+        await self.runner.catalog.prepare([step.uses])
         tool = self.runner.catalog.tool(step.uses)
         if tool is not None:
             problems = check_arguments(arguments, tool.input_schema, join_path(path, "with"))

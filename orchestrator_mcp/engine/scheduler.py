@@ -13,7 +13,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,7 +116,10 @@ class Engine:
                             self._every, self.settings.heartbeat_seconds, self._heartbeat_and_reap
                         )
                         loops.start_soon(self._every, CANCEL_POLL_SECONDS, self._watch_cancellations)
-                        loops.start_soon(self._housekeeping_loop)
+                        # Retention runs on the injected clock: it is about the scheduler's time.
+                        loops.start_soon(
+                            self._every, self.settings.housekeeping_seconds, self.housekeep, self.clock.sleep
+                        )
                         task_status.started()
                         await self._loop()
                         loops.cancel_scope.cancel()
@@ -152,22 +155,20 @@ class Engine:
         """Re-check the store now (a task or run changed in this process)."""
         self._wake.set()
 
-    async def _every(self, seconds: float, action: Callable[[], Any]) -> None:
+    async def _every(
+        self,
+        seconds: float,
+        action: Callable[[], Awaitable[Any]],
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
         while True:
-            await anyio.sleep(seconds)
+            await sleep(seconds)
             try:
                 await action()
             except Exception:
-                logger.exception("engine housekeeping failed; retrying")
-
-    async def _housekeeping_loop(self) -> None:
-        # On the injected clock: retention is about the scheduler's time, and tests skip ahead.
-        while True:
-            await self.clock.sleep(self.settings.housekeeping_seconds)
-            try:
-                await self.housekeep()
-            except Exception:
-                logger.exception("run retention failed; retrying")
+                logger.exception(
+                    "engine housekeeping (%s) failed; retrying", getattr(action, "__name__", action)
+                )
 
     # -- the loop ---------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ call never meets "database is locked": it waits its turn, up to the busy timeout
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,8 +41,8 @@ IDEMPOTENCY: Table = IdempotencyRow.__table__  # type: ignore[attr-defined]
 INSTANCES: Table = InstanceRow.__table__  # type: ignore[attr-defined]
 
 ACTIVE = [status.value for status in ACTIVE_RUN_STATUSES]
-DELETE_CHUNK = 500
-"""Ids per `IN (...)` list when deleting many runs (well under SQLite's bound-parameter limit)."""
+IN_CHUNK = 500
+"""Ids per `IN (...)` list (well under SQLite's bound-parameter limit)."""
 INSERT_CHUNK = 200
 """Rows per multi-row INSERT (each run row binds about 25 parameters)."""
 
@@ -106,6 +106,11 @@ class _Ticket(Generic[ItemT]):
     item: ItemT
     done: bool = False
     error: Exception | None = None
+
+
+def _chunks(items: list[ItemT], size: int) -> Iterator[list[ItemT]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _model(cls: type[ModelT], row: Any) -> ModelT:
@@ -272,8 +277,7 @@ class SqlStore:
                     status = TaskStatus.PAUSED
                 moves.append({"task_key": task.id, "new_next": plan.next_run_at, "new_status": status.value})
             queued = 0
-            for start in range(0, len(runs), INSERT_CHUNK):
-                chunk = runs[start : start + INSERT_CHUNK]
+            for chunk in _chunks(runs, INSERT_CHUNK):
                 stmt = self._insert(RUNS).values(chunk).on_conflict_do_nothing().returning(RUNS.c.status)
                 queued += [status for (status,) in await conn.execute(stmt)].count(RunStatus.QUEUED.value)
             if moves:
@@ -288,10 +292,10 @@ class SqlStore:
     async def _active_runs(self, conn: AsyncConnection, task_ids: list[str]) -> dict[str, ActiveRuns]:
         """Queued and running counts of these tasks' runs, in one query."""
         counts: dict[str, dict[str, int]] = {}
-        for start in range(0, len(task_ids), DELETE_CHUNK):
+        for chunk in _chunks(task_ids, IN_CHUNK):
             stmt = (
                 select(RUNS.c.task_id, RUNS.c.status, func.count())
-                .where(RUNS.c.task_id.in_(task_ids[start : start + DELETE_CHUNK]), RUNS.c.status.in_(ACTIVE))
+                .where(RUNS.c.task_id.in_(chunk), RUNS.c.status.in_(ACTIVE))
                 .group_by(RUNS.c.task_id, RUNS.c.status)
             )
             for task_id, status, count in await conn.execute(stmt):
@@ -515,8 +519,7 @@ class SqlStore:
         )
         async with self._write() as conn:
             run_ids = [row[0] for row in await conn.execute(doomed)]
-            for start in range(0, len(run_ids), DELETE_CHUNK):
-                chunk = run_ids[start : start + DELETE_CHUNK]
+            for chunk in _chunks(run_ids, IN_CHUNK):
                 await conn.execute(delete(LOGS).where(LOGS.c.run_id.in_(chunk)))
                 await conn.execute(delete(STEPS).where(STEPS.c.run_id.in_(chunk)))
                 await conn.execute(delete(RUNS).where(RUNS.c.id.in_(chunk)))
