@@ -273,6 +273,21 @@ async def test_server_status_reports_queue_instances_and_run_stats(client: Clien
             {"title": "x", "schedule": MANUAL, "pipeline": echo_pipeline(), "output": "a ||"},
             "output",
         ),
+        (
+            "schedule_task",
+            {"title": "x", "schedule": MANUAL, "pipeline": echo_pipeline(), "on_failure": [{"id": "alert"}]},
+            "on_failure[0].uses: required",
+        ),
+        (
+            "schedule_task",
+            {
+                "title": "x",
+                "schedule": MANUAL,
+                "pipeline": echo_pipeline(),
+                "on_failure": [{"id": "echo", "uses": "core.noop"}],
+            },
+            "on_failure[0].id: duplicate step id 'echo'",
+        ),
         ("get_task", {"task_id": "task_missing"}, "task 'task_missing' not found"),
         ("get_task", {}, "task_id"),
         ("get_run", {"run_id": "run_missing"}, "run 'run_missing' not found"),
