@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel import SQLModel
 
 from orchestrator_mcp.errors import Unavailable
-from orchestrator_mcp.store.tables import SCHEMA_VERSION, RunRow, SchemaVersionRow, TaskRow
+from orchestrator_mcp.store.tables import SCHEMA_VERSION, RunRow, SchemaVersionRow, TaskRow, TokenRow
 
 IMMEDIATE = "orchestrator_immediate"
 """Execution option: open the transaction with `BEGIN IMMEDIATE` (SQLite) to take the write lock first."""
@@ -107,6 +107,15 @@ async def _v2_paging_indexes(conn: AsyncConnection) -> None:
     await conn.run_sync(create)
 
 
-UPGRADES: dict[int, Callable[[AsyncConnection], Awaitable[None]]] = {2: _v2_paging_indexes}
+async def _v3_tokens(conn: AsyncConnection) -> None:
+    """The bearer tokens of HTTP serving (create_all has usually made the table already)."""
+
+    def create(sync: Connection) -> None:
+        TokenRow.__table__.create(sync, checkfirst=True)  # type: ignore[attr-defined]
+
+    await conn.run_sync(create)
+
+
+UPGRADES: dict[int, Callable[[AsyncConnection], Awaitable[None]]] = {2: _v2_paging_indexes, 3: _v3_tokens}
 """version -> the step that upgrades a database from version-1 to it. Tables added in a later version
 are made by create_all; a step here alters what already exists (an index, a column, a backfill)."""

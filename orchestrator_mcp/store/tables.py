@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Column, DateTime, Index, Integer, Text, TypeDecorat
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -159,3 +159,16 @@ class InstanceRow(SQLModel, table=True):
     pid: int
     started_at: datetime = _time(nullable=False)
     last_seen_at: datetime = _time(nullable=False, index=True)
+
+
+class TokenRow(SQLModel, table=True):
+    """A bearer token for HTTP: only the SHA-256 of the secret is kept, never the secret."""
+
+    __tablename__ = "tokens"
+
+    id: str = Field(primary_key=True)
+    principal: str = Field(index=True)
+    scopes: list[str] = _json(nullable=False)
+    token_hash: str = Field(unique=True)
+    created_at: datetime = _time(nullable=False)
+    revoked_at: datetime | None = _time()
