@@ -20,9 +20,18 @@ class Principal:
     def is_admin(self) -> bool:
         return "admin" in self.scopes
 
+    def may(self, scope: str) -> bool:
+        """Whether the principal holds `scope` (admin holds every one)."""
+        return scope in self.scopes or self.is_admin
+
+    @property
+    def sees(self) -> str | None:
+        """The owner whose records this principal lists: its own name, or None (everyone) for admin."""
+        return None if self.is_admin else self.name
+
     def require(self, scope: str) -> None:
         """Raises PermissionDenied unless the principal holds `scope` (admin holds every one)."""
-        if scope not in self.scopes and not self.is_admin:
+        if not self.may(scope):
             raise PermissionDenied(f"this call needs the '{scope}' scope; principal '{self.name}' lacks it")
 
     def owns(self, owner: str) -> bool:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -12,10 +13,17 @@ from orchestrator_mcp.catalog.connection import ServerConnection, ToolCallError,
 from orchestrator_mcp.domain.retry import FailureKind
 
 
+class CallObserver(Protocol):
+    """Told how each tool call went (for metrics); `outcome` is "ok" or the failure kind."""
+
+    def downstream_called(self, server: str, outcome: str, seconds: float) -> None: ...
+
+
 class Catalog:
     """Routes tool calls to their server's session and lists what can be called."""
 
-    def __init__(self, connections: Iterable[ServerConnection]) -> None:
+    def __init__(self, connections: Iterable[ServerConnection], observer: CallObserver | None = None) -> None:
+        self.observer = observer
         self.servers: dict[str, ServerConnection] = {}
         for connection in connections:
             if connection.name in self.servers:
@@ -97,7 +105,22 @@ class Catalog:
         connection = self.servers.get(server)
         if connection is None:
             raise ToolCallError(FailureKind.UNAVAILABLE, f"no tool server named '{server}' in the catalog")
-        return await connection.call(tool, arguments, time_limit)
+        if self.observer is None:
+            return await connection.call(tool, arguments, time_limit)
+        started, outcome = time.perf_counter(), "ok"
+        try:
+            return await connection.call(tool, arguments, time_limit)
+        except ToolCallError as error:
+            outcome = str(error.kind.value)
+            raise
+        except Exception:
+            outcome = "error"
+            raise
+        except BaseException:  # cancelled (a run cancelled or timed out around the call)
+            outcome = "cancelled"
+            raise
+        finally:
+            self.observer.downstream_called(server, outcome, time.perf_counter() - started)
 
 
 def server_of(uses: str) -> str:

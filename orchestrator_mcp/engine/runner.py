@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
@@ -31,6 +31,12 @@ from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
 
 logger = logging.getLogger(__name__)
+
+
+class RunObserver(Protocol):
+    """Told when a run starts executing (for metrics)."""
+
+    def run_started(self, lateness_seconds: float) -> None: ...
 
 
 @dataclass(slots=True)
@@ -80,8 +86,15 @@ class Runner:
     """Runs pipelines; shared by every run of the process."""
 
     def __init__(
-        self, store: SqlStore, catalog: Catalog, clock: Clock, secrets: Mapping[str, str], events: RunEvents
+        self,
+        store: SqlStore,
+        catalog: Catalog,
+        clock: Clock,
+        secrets: Mapping[str, str],
+        events: RunEvents,
+        observer: RunObserver | None = None,
     ) -> None:
+        self.observer = observer
         self.store = store
         self.catalog = catalog
         self.clock = clock
@@ -183,6 +196,8 @@ class _Execution:
         # started_at is when execution really begins, not when the run was claimed: a run that
         # waited for a slot must show that wait as lateness.
         started = self.runner.clock.now()
+        if self.runner.observer is not None:
+            self.runner.observer.run_started((started - self.run_row.scheduled_for).total_seconds())
         pending = [self.new_record(step, seq, "main") for seq, step in enumerate(self.steps)]
         self.log(
             "INFO",

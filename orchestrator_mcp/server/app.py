@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import anyio
 import mcp_types as types
 from mcp.server import ServerRequestContext
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 
 from orchestrator_mcp import __version__
@@ -19,12 +21,18 @@ from orchestrator_mcp.config import Settings
 from orchestrator_mcp.engine.events import RunEvents
 from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.scheduler import Engine, EngineSettings
-from orchestrator_mcp.principal import LOCAL
+from orchestrator_mcp.errors import OrchestratorError
+from orchestrator_mcp.ratelimit import RateLimiter
+from orchestrator_mcp.server.auth import StoreTokenVerifier
+from orchestrator_mcp.server.calls import ToolCalls
+from orchestrator_mcp.server.identity import RememberRequest, caller
+from orchestrator_mcp.server.metrics import Metrics
 from orchestrator_mcp.server.prompts import register_prompts
 from orchestrator_mcp.server.resources import register_resources
 from orchestrator_mcp.server.tools import register_tools
 from orchestrator_mcp.service import Orchestrator
 from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.tokens import TokenStore
 from tool_catalog import create_core_server, create_http_server
 
 INSTRUCTIONS = """orchestrator-mcp schedules pipelines of tool calls and records every run.
@@ -52,8 +60,37 @@ def catalog_connections(settings: Settings, downstream: list[ServerEntry]) -> li
     ]
 
 
+@dataclass
+class Served:
+    """A server and what the HTTP layer reads beside it: its metrics and, while it runs, its service."""
+
+    mcp: MCPServer[Orchestrator]
+    metrics: Metrics
+    state: dict[str, Orchestrator] = field(default_factory=dict)
+
+    def current(self) -> Orchestrator | None:
+        """The running service, or None before start-up and after shutdown."""
+        return self.state.get("service")
+
+
 def create_server(settings: Settings | None = None, clock: Clock | None = None) -> MCPServer[Orchestrator]:
-    """The orchestrator as an MCPServer; nothing runs until the server is started.
+    """The orchestrator as an MCPServer (for stdio and in-process clients); nothing runs until started.
+
+    Raises:
+        CatalogFileError: the catalog file named by the settings cannot be used.
+    """
+    return build_server(settings, clock).mcp
+
+
+def build_server(
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    *,
+    auth: AuthSettings | None = None,
+    rate_limit: int | None = None,
+) -> Served:
+    """The orchestrator, optionally requiring bearer tokens (`auth`) and limiting tool calls per
+    principal per minute (`rate_limit`).
 
     Raises:
         CatalogFileError: the catalog file named by the settings cannot be used.
@@ -61,14 +98,16 @@ def create_server(settings: Settings | None = None, clock: Clock | None = None) 
     settings = settings or Settings()
     clock = clock or SystemClock()
     downstream = load_catalog_file(settings.catalog) if settings.catalog is not None else []
+    metrics = Metrics()
     state: dict[str, Orchestrator] = {}
+    tokens: dict[str, TokenStore] = {}
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Orchestrator]) -> AsyncIterator[Orchestrator]:
         store = await SqlStore.open(settings.database_url)
-        catalog = Catalog(catalog_connections(settings, downstream))
+        catalog = Catalog(catalog_connections(settings, downstream), observer=metrics)
         events = RunEvents()
-        runner = Runner(store, catalog, clock, secrets_from(os.environ), events)
+        runner = Runner(store, catalog, clock, secrets_from(os.environ), events, observer=metrics)
         engine = Engine(
             store,
             runner,
@@ -88,9 +127,12 @@ def create_server(settings: Settings | None = None, clock: Clock | None = None) 
                 try:
                     await catalog.start(group)
                     await group.start(engine.run)
+                    tokens["store"] = TokenStore(store.engine)
                     state["service"] = orchestrator
                     yield orchestrator
                 finally:
+                    state.pop("service", None)
+                    tokens.pop("store", None)
                     # Runs drain first, while the tool servers they call are still there; the
                     # sessions end only when closed, even if start-up itself was cancelled.
                     with anyio.CancelScope(shield=True):
@@ -108,12 +150,16 @@ def create_server(settings: Settings | None = None, clock: Clock | None = None) 
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,
+        auth=auth,
+        token_verifier=StoreTokenVerifier(lambda: tokens.get("store")) if auth is not None else None,
+        middleware=[RememberRequest()],
     )
-    register_tools(mcp)
+    calls = ToolCalls(metrics, RateLimiter(rate_limit) if rate_limit is not None else None)
+    register_tools(mcp, calls)
     register_resources(mcp, lambda: state["service"])
     register_prompts(mcp)
     register_completions(mcp)
-    return mcp
+    return Served(mcp, metrics, state)
 
 
 def register_completions(mcp: MCPServer[Orchestrator]) -> None:
@@ -122,14 +168,17 @@ def register_completions(mcp: MCPServer[Orchestrator]) -> None:
     async def complete(
         ctx: ServerRequestContext[Orchestrator], params: types.CompleteRequestParams
     ) -> types.CompleteResult:
-        orchestrator = ctx.lifespan_context
+        store = ctx.lifespan_context.store
         prefix = params.argument.value
-        owner = None if LOCAL.is_admin else LOCAL.name
         values: list[str] = []
-        if params.argument.name == "task_id":
-            values = [t.id for t in await orchestrator.store.list_tasks(owner, None, None, 200, None)]
-        elif params.argument.name == "run_id":
-            values = [r.id for r in await orchestrator.store.list_runs(owner, None, None, None, 200, None)]
+        try:
+            who = caller(ctx)
+        except OrchestratorError:
+            return types.CompleteResult(completion=types.Completion(values=[]))
+        if params.argument.name == "task_id" and who.may("tasks:read"):
+            values = [t.id for t in await store.list_tasks(who.sees, None, None, 200, None)]
+        elif params.argument.name == "run_id" and who.may("runs:read"):
+            values = [r.id for r in await store.list_runs(who.sees, None, None, None, 200, None)]
         matches = [value for value in values if value.startswith(prefix)]
         return types.CompleteResult(
             completion=types.Completion(values=matches[:100], total=len(matches), has_more=len(matches) > 100)

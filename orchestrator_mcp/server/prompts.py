@@ -8,7 +8,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from orchestrator_mcp.errors import OrchestratorError
-from orchestrator_mcp.principal import LOCAL
+from orchestrator_mcp.server.identity import caller
 from orchestrator_mcp.service import Orchestrator
 
 
@@ -47,8 +47,9 @@ Turn it into one `schedule_task` call.
         """Explain why a run failed and propose a fix, from the run, its failed step and its log."""
         orchestrator = cast(Orchestrator, ctx.request_context.lifespan_context)
         try:
-            run = await orchestrator.get_run(LOCAL, run_id, True)
-            log = await orchestrator.run_log(LOCAL, run_id)
+            who = caller(ctx.request_context)
+            run = await orchestrator.get_run(who, run_id, True)
+            log = await orchestrator.run_log(who, run_id)
         except OrchestratorError as error:
             return f"The run could not be read: {error.message}. Ask for a valid run id (see list_runs)."
         failed: list[Any] = [

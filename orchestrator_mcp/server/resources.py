@@ -12,7 +12,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from orchestrator_mcp.errors import NotFound, OrchestratorError
-from orchestrator_mcp.principal import LOCAL
+from orchestrator_mcp.principal import Principal
+from orchestrator_mcp.server.identity import caller, current_caller
 from orchestrator_mcp.service import Orchestrator
 
 LISTED_RUNS = 50
@@ -21,6 +22,13 @@ LISTED_RUNS = 50
 def _service(ctx: Context[Any, Any]) -> Orchestrator:
     orchestrator: Orchestrator = ctx.request_context.lifespan_context
     return orchestrator
+
+
+def _who(ctx: Context[Any, Any]) -> Principal:
+    try:
+        return caller(ctx.request_context)
+    except OrchestratorError as error:
+        raise ResourceError(error.message) from error
 
 
 async def _guard(call: Any) -> Any:
@@ -38,13 +46,13 @@ def register_resources(mcp: MCPServer[Orchestrator], current: Callable[[], Orche
     @mcp.resource("orchestrator://runs/{run_id}/log", mime_type="text/plain", name="run-log")
     async def run_log(run_id: str, ctx: Context) -> str:
         """A run's log: one line per event, `<time> <LEVEL> [step <id>] <message>`."""
-        text: str = await _guard(_service(ctx).run_log(LOCAL, run_id))
+        text: str = await _guard(_service(ctx).run_log(_who(ctx), run_id))
         return text
 
     @mcp.resource("orchestrator://runs/{run_id}", mime_type="application/json", name="run")
     async def run(run_id: str, ctx: Context) -> str:
         """A run with its steps, as get_run returns it."""
-        view = await _guard(_service(ctx).get_run(LOCAL, run_id, True))
+        view = await _guard(_service(ctx).get_run(_who(ctx), run_id, True))
         return str(view.model_dump_json(indent=2))
 
     @mcp.resource(
@@ -54,30 +62,39 @@ def register_resources(mcp: MCPServer[Orchestrator], current: Callable[[], Orche
     )
     async def step_result(run_id: str, step_id: str, ctx: Context) -> str:
         """A step's whole result, however large."""
-        value = await _guard(_service(ctx).step_result(LOCAL, run_id, step_id))
+        value = await _guard(_service(ctx).step_result(_who(ctx), run_id, step_id))
         return json.dumps(value, ensure_ascii=False, indent=2)
 
     @mcp.resource("orchestrator://tasks/{task_id}", mime_type="application/json", name="task")
     async def task(task_id: str, ctx: Context) -> str:
         """A task, as get_task returns it."""
-        view = await _guard(_service(ctx).get_task(LOCAL, task_id))
+        view = await _guard(_service(ctx).get_task(_who(ctx), task_id))
         return str(view.model_dump_json(indent=2))
 
     @mcp.resource("orchestrator://catalog", mime_type="application/json", name="catalog")
     async def catalog() -> str:
         """Every callable tool and tool server, as list_catalog returns them."""
-        view = await current().catalog_view(LOCAL, None)
-        return view.model_dump_json(indent=2)
+        try:
+            who = current_caller()
+        except OrchestratorError as error:
+            raise ResourceError(error.message) from error
+        view = await _guard(current().catalog_view(who, None))
+        return str(view.model_dump_json(indent=2))
 
     async def list_resources(
         ctx: ServerRequestContext[Orchestrator], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         orchestrator = ctx.lifespan_context
-        tasks = await orchestrator.store.list_tasks(
-            None if LOCAL.is_admin else LOCAL.name, None, None, 1000, None
-        )
-        runs = await orchestrator.store.list_runs(
-            None if LOCAL.is_admin else LOCAL.name, None, None, None, LISTED_RUNS, None
+        try:
+            who = caller(ctx)
+        except OrchestratorError:
+            return types.ListResourcesResult(resources=[])
+        store = orchestrator.store
+        tasks = await store.list_tasks(who.sees, None, None, 1000, None) if who.may("tasks:read") else []
+        runs = (
+            await store.list_runs(who.sees, None, None, None, LISTED_RUNS, None)
+            if who.may("runs:read")
+            else []
         )
         resources = [
             types.Resource(

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from functools import wraps
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field, WithJsonSchema
 
-from orchestrator_mcp.errors import OrchestratorError
-from orchestrator_mcp.principal import LOCAL, Principal
+from orchestrator_mcp.principal import Principal
+from orchestrator_mcp.server.calls import ToolCalls
+from orchestrator_mcp.server.identity import caller
 from orchestrator_mcp.server.schemas import ON_FAILURE_SCHEMA, PIPELINE_SCHEMA, POLICY_SCHEMA, SCHEDULE_SCHEMA
 from orchestrator_mcp.service import Orchestrator
 from orchestrator_mcp.views import (
@@ -28,9 +25,6 @@ from orchestrator_mcp.views import (
     TaskView,
     ValidationView,
 )
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 Ctx = Context[Orchestrator, Any]
 
@@ -77,26 +71,12 @@ DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_
 
 
 def principal(ctx: Ctx) -> Principal:
-    """The caller; over stdio always the local user with every scope."""
-    return LOCAL
+    """The caller: the bearer token's owner over HTTP, the local user (every scope) otherwise."""
+    return caller(ctx.request_context)
 
 
 def service(ctx: Ctx) -> Orchestrator:
     return ctx.request_context.lifespan_context
-
-
-def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Turn the service's errors into tool errors the model reads (`isError: true`)."""
-
-    @wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await fn(*args, **kwargs)
-        except OrchestratorError as error:
-            raise ToolError(error.message) from error
-
-    wrapper.__doc__ = inspect.cleandoc(fn.__doc__ or "")
-    return wrapper
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -105,11 +85,11 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def register_tools(mcp: MCPServer[Orchestrator]) -> None:
-    """Add every tool to `mcp`."""
+def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls) -> None:
+    """Add every tool to `mcp`, each wrapped by `calls` (rate limit, errors, metrics, log)."""
 
     @mcp.tool(annotations=WRITE)
-    @tool_errors
+    @calls.wrap
     async def schedule_task(
         title: Title,
         schedule: ScheduleArg,
@@ -149,7 +129,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         )
 
     @mcp.tool(annotations=READ)
-    @tool_errors
+    @calls.wrap
     async def validate_pipeline(
         pipeline: PipelineArg,
         ctx: Ctx,
@@ -176,7 +156,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         )
 
     @mcp.tool(annotations=READ)
-    @tool_errors
+    @calls.wrap
     async def preview_schedule(
         schedule: ScheduleArg,
         ctx: Ctx,
@@ -191,7 +171,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         return service(ctx).preview_schedule(principal(ctx), schedule, count)
 
     @mcp.tool(annotations=READ)
-    @tool_errors
+    @calls.wrap
     async def list_tasks(
         ctx: Ctx,
         status: Annotated[TaskStatusArg | None, Field(description="Only tasks in this status.")] = None,
@@ -212,7 +192,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         )
 
     @mcp.tool(annotations=READ)
-    @tool_errors
+    @calls.wrap
     async def get_task(task_id: TaskId, ctx: Ctx) -> TaskView:
         """Read one task: its schedule (with a plain-words description), pipeline, policy, status,
         next_run_at and run counters. Use it to check a task before changing it.
@@ -221,7 +201,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         return await service(ctx).get_task(principal(ctx), task_id)
 
     @mcp.tool(annotations=IDEMPOTENT_WRITE)
-    @tool_errors
+    @calls.wrap
     async def update_task(
         task_id: TaskId,
         ctx: Ctx,
@@ -253,7 +233,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         return await service(ctx).update_task(principal(ctx), task_id, changes)
 
     @mcp.tool(annotations=IDEMPOTENT_WRITE)
-    @tool_errors
+    @calls.wrap
     async def pause_task(task_id: TaskId, ctx: Ctx) -> TaskView:
         """Stop a task from firing until resume_task; its history and settings stay. Returns the Task
         (status "paused"). Runs already going are not stopped (use cancel_run).
@@ -262,7 +242,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         return await service(ctx).pause_task(principal(ctx), task_id)
 
     @mcp.tool(annotations=IDEMPOTENT_WRITE)
-    @tool_errors
+    @calls.wrap
     async def resume_task(task_id: TaskId, ctx: Ctx) -> TaskView:
         """Let a paused task fire again, from its next fire time after now (times missed while paused
         are not made up). Returns the Task with its new next_run_at.
@@ -271,7 +251,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         return await service(ctx).resume_task(principal(ctx), task_id)
 
     @mcp.tool(annotations=DESTRUCTIVE)
-    @tool_errors
+    @calls.wrap
     async def cancel_task(
         task_id: TaskId,
         ctx: Ctx,
@@ -284,7 +264,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         return await service(ctx).cancel_task(principal(ctx), task_id, cancel_running)
 
     @mcp.tool(annotations=DESTRUCTIVE)
-    @tool_errors
+    @calls.wrap
     async def delete_task(task_id: TaskId, ctx: Ctx) -> DeletedView:
         """Delete a task with all its runs and logs (cannot be undone; cancel_task keeps history).
         Returns {"deleted": true, "task_id": …}.
@@ -293,7 +273,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         return await service(ctx).delete_task(principal(ctx), task_id)
 
     @mcp.tool(annotations=WRITE)
-    @tool_errors
+    @calls.wrap
     async def run_now(
         task_id: TaskId,
         ctx: Ctx,
@@ -327,7 +307,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         )
 
     @mcp.tool(annotations=READ)
-    @tool_errors
+    @calls.wrap
     async def list_runs(
         ctx: Ctx,
         task_id: Annotated[str | None, Field(max_length=100, description="Only runs of this task.")] = None,
@@ -349,7 +329,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         )
 
     @mcp.tool(annotations=READ)
-    @tool_errors
+    @calls.wrap
     async def get_run(
         run_id: RunId,
         ctx: Ctx,
@@ -362,7 +342,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         return await service(ctx).get_run(principal(ctx), run_id, include_steps)
 
     @mcp.tool(annotations=DESTRUCTIVE)
-    @tool_errors
+    @calls.wrap
     async def cancel_run(run_id: RunId, ctx: Ctx) -> RunView:
         """Cancel a run: a queued one at once; a running one has its current tool call cancelled and ends
         "cancelled" within about 2 s. Returns the Run. A run that already ended is returned unchanged.
@@ -371,7 +351,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         return await service(ctx).cancel_run(principal(ctx), run_id)
 
     @mcp.tool(annotations=READ)
-    @tool_errors
+    @calls.wrap
     async def list_catalog(
         ctx: Ctx,
         server: Annotated[str | None, Field(max_length=100, description="Only this server's tools.")] = None,
@@ -384,7 +364,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
         return await service(ctx).catalog_view(principal(ctx), server)
 
     @mcp.tool(annotations=READ)
-    @tool_errors
+    @calls.wrap
     async def server_status(ctx: Ctx) -> StatusView:
         """The orchestrator's health: version, uptime, live instances, queue depth, active tasks, the last
         24 h of runs (counts, success rate, mean duration) and catalog availability. Use it to check
