@@ -1,4 +1,4 @@
-"""`orchestrator-mcp serve`: the command line."""
+"""`orchestrator-mcp serve` (stdio or HTTP) and `orchestrator-mcp token` (HTTP bearer tokens)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,16 @@ import anyio
 
 from orchestrator_mcp import __version__
 from orchestrator_mcp.config import Settings
+from orchestrator_mcp.logs import configure_logging
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
+    from orchestrator_mcp.server.http import HttpApp, HttpOptions
+
 logger = logging.getLogger(__name__)
+
+LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,21 +31,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"orchestrator-mcp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve MCP (stdio by default)")
-    serve.add_argument("--transport", choices=["stdio"], default="stdio")
+    serve = commands.add_parser("serve", help="serve MCP (stdio by default, or streamable HTTP)")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     serve.add_argument("--database-url", help="overrides ORCH_DATABASE_URL")
     serve.add_argument("--catalog", help="overrides ORCH_CATALOG")
     serve.add_argument("--max-concurrent-runs", type=int, help="overrides ORCH_MAX_CONCURRENT_RUNS")
-    serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    serve.add_argument("--log-level", choices=LEVELS)
+    http = serve.add_argument_group("HTTP (with --transport http)")
+    http.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    http.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    http.add_argument("--stateless", action="store_true", help="no sessions: every request stands alone")
+    http.add_argument(
+        "--no-auth", action="store_true", help="no bearer tokens (loopback hosts only); the caller is 'local'"
+    )
+    http.add_argument("--allowed-hosts", help="comma-separated Host headers; overrides ORCH_ALLOWED_HOSTS")
+    http.add_argument(
+        "--allowed-origins", help="comma-separated Origin headers; overrides ORCH_ALLOWED_ORIGINS"
+    )
+    http.add_argument("--rate-limit", type=int, help="tool calls per principal per minute (ORCH_RATE_LIMIT)")
+
+    token = commands.add_parser("token", help="manage the bearer tokens of HTTP serving")
+    token.add_argument("--database-url", help="overrides ORCH_DATABASE_URL")
+    actions = token.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="issue a token; prints it once, on the last line")
+    create.add_argument("--principal", required=True, help="who the token acts as (owner of its tasks)")
+    create.add_argument(
+        "--scopes",
+        required=True,
+        help="comma-separated: tasks:read,tasks:write,runs:read,runs:write,catalog:read,admin",
+    )
+    actions.add_parser("list", help="list tokens (never their secrets)")
+    revoke = actions.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("token_id")
     return parser
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     overrides = {
         "database_url": args.database_url,
-        "catalog": args.catalog,
-        "max_concurrent_runs": args.max_concurrent_runs,
-        "log_level": args.log_level,
+        "catalog": getattr(args, "catalog", None),
+        "max_concurrent_runs": getattr(args, "max_concurrent_runs", None),
+        "log_level": getattr(args, "log_level", None),
+        "rate_limit": getattr(args, "rate_limit", None),
+        "allowed_hosts": getattr(args, "allowed_hosts", None),
+        "allowed_origins": getattr(args, "allowed_origins", None),
     }
     return Settings(**{key: value for key, value in overrides.items() if value is not None})
 
@@ -48,10 +82,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from(args)
-    # stdout carries the protocol: every log line goes to stderr.
-    logging.basicConfig(
-        stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    # Over stdio, stdout carries the protocol: every log line goes to stderr.
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "token":
+        from orchestrator_mcp.token_cli import run_token_command
+
+        return anyio.run(run_token_command, args, settings)
+    if args.transport == "http":
+        return serve_http_command(args, settings)
     from orchestrator_mcp.catalog.file import CatalogFileError
     from orchestrator_mcp.server import create_server
 
@@ -62,6 +100,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     anyio.run(serve_stdio, server)
     return 0
+
+
+def http_options(args: argparse.Namespace, settings: Settings) -> HttpOptions:
+    from orchestrator_mcp.server.http import HttpOptions, split_list
+
+    return HttpOptions(
+        host=args.host,
+        port=args.port,
+        stateless=args.stateless,
+        auth=not args.no_auth,
+        allowed_hosts=split_list(settings.allowed_hosts),
+        allowed_origins=split_list(settings.allowed_origins),
+    )
+
+
+def serve_http_command(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestrator_mcp.catalog.file import CatalogFileError
+    from orchestrator_mcp.server.http import UnsafeOptions, create_http_app
+
+    options = http_options(args, settings)
+    try:
+        http = create_http_app(settings, options)
+    except (UnsafeOptions, CatalogFileError) as error:
+        print(f"orchestrator-mcp: {error}", file=sys.stderr)
+        return 2
+    started = anyio.run(serve_http, http, options, settings.log_level)
+    return 0 if started else 1
+
+
+async def serve_http(http: HttpApp, options: HttpOptions, log_level: str) -> bool:
+    """Serve until SIGTERM/SIGINT, then shut down as over stdio; False if the server never started."""
+    from orchestrator_mcp.server.http import uvicorn_server
+
+    server = uvicorn_server(http.app, options.host, options.port, log_level)
+    async with anyio.create_task_group() as group:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    logger.info("received %s: shutting down", signal.Signals(signum).name)
+                    server.should_exit = True
+
+        group.start_soon(stop_on_signal)
+        logger.info(
+            "serving MCP at %s/mcp (%s, %s)",
+            options.base_url,
+            "stateless" if options.stateless else "sessions",
+            "bearer tokens" if options.auth else "no auth",
+        )
+        await server.serve()
+        group.cancel_scope.cancel()
+    return bool(server.started)
 
 
 async def serve_stdio(server: MCPServer[Any]) -> None:

@@ -32,3 +32,9 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(5.0, gt=0, le=60)
     instance_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=3600)
+    rate_limit: int = Field(600, ge=1, le=1_000_000)
+    """Tool calls per principal per minute over HTTP."""
+    allowed_hosts: str | None = None
+    """Comma-separated `Host` values HTTP accepts (`host:port`, `host:*`); default: loopback names."""
+    allowed_origins: str | None = None
+    """Comma-separated `Origin` values HTTP accepts; default: loopback origins with the port."""
