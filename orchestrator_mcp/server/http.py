@@ -152,6 +152,7 @@ def uvicorn_server(app: Starlette, host: str, port: int, log_level: str) -> Serv
         log_config=None,  # keep the process's logging (text or JSON) as configured
         access_log=False,
         lifespan="on",
+        ws="none",  # MCP needs no websockets
         timeout_graceful_shutdown=SHUTDOWN_CONNECTIONS_SECONDS,
     )
     return Server(config)
