@@ -85,3 +85,14 @@ async def test_allowed_hosts_and_origins_can_be_configured(settings: Settings) -
         ok = auth | {"host": "api.example:443", "origin": "https://app.example"}
         assert (await post(server.url, ok)).status_code == 200
         assert (await post(server.url, auth)).status_code == 421  # 127.0.0.1:port is no longer listed
+
+
+async def test_without_auth_on_loopback_the_caller_is_local_with_every_scope(settings: Settings) -> None:
+    async with serving(settings, auth=False) as server:
+        async with connect(server.url) as client:
+            task = await call_ok(
+                client,
+                "schedule_task",
+                {"title": "t", "schedule": {"kind": "manual"}, "pipeline": echo_pipeline(x=1)},
+            )
+            assert task["owner"] == "local"

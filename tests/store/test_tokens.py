@@ -1,0 +1,58 @@
+"""Bearer tokens: only hashes are stored; revoked or unknown secrets find nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from orchestrator_mcp.store.engine import create_engine, migrate
+from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.tables import SCHEMA_VERSION
+from orchestrator_mcp.store.tokens import TokenStore, hash_token
+
+pytestmark = pytest.mark.anyio
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+async def test_a_token_is_found_by_its_secret_until_revoked_and_only_its_hash_is_stored(
+    database_url: str,
+) -> None:
+    store = await SqlStore.open(database_url)
+    try:
+        tokens = TokenStore(store.engine)
+        issued = await tokens.issue("alice", ["runs:read", "tasks:read", "runs:read"], NOW)
+        other = await tokens.issue("bob", ["admin"], NOW)
+        assert issued.secret != other.secret and issued.secret.startswith("orch_")
+        found = await tokens.find(issued.secret)
+        assert (
+            found is not None and found.principal == "alice" and found.scopes == ["runs:read", "tasks:read"]
+        )
+        assert await tokens.find(issued.secret + "x") is None
+        async with store.engine.connect() as conn:
+            stored = [row[0] for row in await conn.execute(text("SELECT token_hash FROM tokens"))]
+        assert hash_token(issued.secret) in stored and issued.secret not in stored
+
+        assert await tokens.revoke(issued.row.id, NOW)
+        assert not await tokens.revoke(issued.row.id, NOW)
+        assert await tokens.find(issued.secret) is None
+        listed = await tokens.list_tokens()
+        assert [(row.principal, row.revoked_at) for row in listed] == [("alice", NOW), ("bob", None)]
+    finally:
+        await store.close()
+
+
+async def test_a_version_2_database_gains_the_tokens_table(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP TABLE tokens"))
+        await conn.execute(text("UPDATE schema_version SET version = 2"))
+    assert await migrate(engine) == 2
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT version FROM schema_version"))).scalar_one() == SCHEMA_VERSION
+        tables = {row[0] for row in await conn.execute(text("SELECT name FROM sqlite_master"))}
+    await engine.dispose()
+    assert "tokens" in tables and SCHEMA_VERSION == 3
