@@ -10,6 +10,7 @@ import anyio
 import mcp_types as types
 from mcp.server import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from orchestrator_mcp import __version__
 from orchestrator_mcp.catalog import Catalog, ServerConnection
@@ -20,8 +21,10 @@ from orchestrator_mcp.engine.events import RunEvents
 from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.scheduler import Engine, EngineSettings
 from orchestrator_mcp.principal import LOCAL
+from orchestrator_mcp.server.client_logs import ClientLogLevels
 from orchestrator_mcp.server.prompts import register_prompts
 from orchestrator_mcp.server.resources import register_resources
+from orchestrator_mcp.server.subscriptions import ResourceUpdates, register_subscriptions
 from orchestrator_mcp.server.tools import register_tools
 from orchestrator_mcp.service import Orchestrator
 from orchestrator_mcp.store.sql import SqlStore
@@ -62,12 +65,14 @@ def create_server(settings: Settings | None = None, clock: Clock | None = None) 
     clock = clock or SystemClock()
     downstream = load_catalog_file(settings.catalog) if settings.catalog is not None else []
     state: dict[str, Orchestrator] = {}
+    updates = ResourceUpdates(InMemorySubscriptionBus())
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Orchestrator]) -> AsyncIterator[Orchestrator]:
         store = await SqlStore.open(settings.database_url)
         catalog = Catalog(catalog_connections(settings, downstream))
         events = RunEvents()
+        events.listen(None, updates.on_run_event)
         runner = Runner(store, catalog, clock, secrets_from(os.environ), events)
         engine = Engine(
             store,
@@ -87,6 +92,7 @@ def create_server(settings: Settings | None = None, clock: Clock | None = None) 
             async with anyio.create_task_group() as group:
                 try:
                     await catalog.start(group)
+                    await group.start(updates.run)
                     await group.start(engine.run)
                     state["service"] = orchestrator
                     yield orchestrator
@@ -108,11 +114,15 @@ def create_server(settings: Settings | None = None, clock: Clock | None = None) 
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,
+        subscriptions=updates.bus,
     )
-    register_tools(mcp)
+    logs = ClientLogLevels()
+    logs.register(mcp)
+    register_tools(mcp, logs)
     register_resources(mcp, lambda: state["service"])
     register_prompts(mcp)
     register_completions(mcp)
+    register_subscriptions(mcp, updates, lambda ctx: LOCAL)
     return mcp
 
 

@@ -15,6 +15,7 @@ from pydantic import Field, WithJsonSchema
 
 from orchestrator_mcp.errors import OrchestratorError
 from orchestrator_mcp.principal import LOCAL, Principal
+from orchestrator_mcp.server.client_logs import ClientLogLevels
 from orchestrator_mcp.server.schemas import ON_FAILURE_SCHEMA, PIPELINE_SCHEMA, POLICY_SCHEMA, SCHEDULE_SCHEMA
 from orchestrator_mcp.service import Orchestrator
 from orchestrator_mcp.views import (
@@ -105,8 +106,8 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def register_tools(mcp: MCPServer[Orchestrator]) -> None:
-    """Add every tool to `mcp`."""
+def register_tools(mcp: MCPServer[Orchestrator], logs: ClientLogLevels) -> None:
+    """Add every tool to `mcp`; a waited run_now also reports its steps as log notices through `logs`."""
 
     @mcp.tool(annotations=WRITE)
     @tool_errors
@@ -315,6 +316,7 @@ def register_tools(mcp: MCPServer[Orchestrator]) -> None:
 
         async def progress(done: float, total: float, message: str) -> None:
             await ctx.report_progress(done, total, message)
+            await logs.send(ctx, "info", f"{task_id}: {message}")
 
         return await service(ctx).run_now(
             principal(ctx),
