@@ -385,7 +385,7 @@ class Orchestrator:
         changed = anyio.Event()
 
         async def on_event(event: RunEvent) -> None:
-            if progress is not None and event.steps_total:
+            if progress is not None and event.steps_total and (event.steps_done or event.final):
                 await progress(event.steps_done, event.steps_total, event.message)
             changed.set()
 

@@ -15,6 +15,7 @@ class RunEvent:
     """Something happened to a run: a step ended, or the run did (`final`)."""
 
     run_id: str
+    owner: str
     message: str
     steps_done: int
     steps_total: int

@@ -128,7 +128,7 @@ class Runner:
             now,
         )
         await self.store.append_logs([LogRow(run_id=run.id, at=now, level="ERROR", message=message)])
-        await self.events.publish(RunEvent(run.id, message, 0, 0, final=True))
+        await self.events.publish(RunEvent(run.id, run.owner, message, 0, 0, final=True))
 
 
 class _Execution:
@@ -204,6 +204,7 @@ class _Execution:
             f"run started ({self.run_row.trigger}, scheduled for {rfc3339(self.run_row.scheduled_for)})",
         )
         await self.flush(*pending, run_values={"steps_total": len(self.steps), "started_at": started})
+        await self.publish("run started")
 
         status, error = RunStatus.SUCCEEDED, None
         with anyio.move_on_after(self.policy.timeout_seconds) as deadline, self.handle.scope():
@@ -409,7 +410,7 @@ class _Execution:
 
     async def publish(self, message: str, final: bool = False) -> None:
         await self.runner.events.publish(
-            RunEvent(self.run_row.id, message, self.done, len(self.steps), final)
+            RunEvent(self.run_row.id, self.run_row.owner, message, self.done, len(self.steps), final)
         )
 
 

@@ -12,6 +12,7 @@ import mcp_types as types
 from mcp.server import ServerRequestContext
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from orchestrator_mcp import __version__
 from orchestrator_mcp.catalog import Catalog, ServerConnection
@@ -25,10 +26,12 @@ from orchestrator_mcp.errors import OrchestratorError
 from orchestrator_mcp.ratelimit import RateLimiter
 from orchestrator_mcp.server.auth import StoreTokenVerifier
 from orchestrator_mcp.server.calls import ToolCalls
+from orchestrator_mcp.server.client_logs import ClientLogLevels
 from orchestrator_mcp.server.identity import RememberRequest, caller
 from orchestrator_mcp.server.metrics import Metrics
 from orchestrator_mcp.server.prompts import register_prompts
 from orchestrator_mcp.server.resources import register_resources
+from orchestrator_mcp.server.subscriptions import ResourceUpdates, register_subscriptions
 from orchestrator_mcp.server.tools import register_tools
 from orchestrator_mcp.service import Orchestrator
 from orchestrator_mcp.store.sql import SqlStore
@@ -101,12 +104,14 @@ def build_server(
     metrics = Metrics()
     state: dict[str, Orchestrator] = {}
     tokens: dict[str, TokenStore] = {}
+    updates = ResourceUpdates(InMemorySubscriptionBus())
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Orchestrator]) -> AsyncIterator[Orchestrator]:
         store = await SqlStore.open(settings.database_url)
         catalog = Catalog(catalog_connections(settings, downstream), observer=metrics)
         events = RunEvents()
+        events.listen(None, updates.on_run_event)
         runner = Runner(store, catalog, clock, secrets_from(os.environ), events, observer=metrics)
         engine = Engine(
             store,
@@ -126,6 +131,7 @@ def build_server(
             async with anyio.create_task_group() as group:
                 try:
                     await catalog.start(group)
+                    await group.start(updates.run)
                     await group.start(engine.run)
                     tokens["store"] = TokenStore(store.engine)
                     state["service"] = orchestrator
@@ -153,12 +159,16 @@ def build_server(
         auth=auth,
         token_verifier=StoreTokenVerifier(lambda: tokens.get("store")) if auth is not None else None,
         middleware=[RememberRequest()],
+        subscriptions=updates.bus,
     )
     calls = ToolCalls(metrics, RateLimiter(rate_limit) if rate_limit is not None else None)
-    register_tools(mcp, calls)
+    logs = ClientLogLevels()
+    logs.register(mcp)
+    register_tools(mcp, calls, logs)
     register_resources(mcp, lambda: state["service"])
     register_prompts(mcp)
     register_completions(mcp)
+    register_subscriptions(mcp, updates, caller)
     return Served(mcp, metrics, state)
 
 

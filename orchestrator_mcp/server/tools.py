@@ -11,6 +11,7 @@ from pydantic import Field, WithJsonSchema
 
 from orchestrator_mcp.principal import Principal
 from orchestrator_mcp.server.calls import ToolCalls
+from orchestrator_mcp.server.client_logs import ClientLogLevels
 from orchestrator_mcp.server.identity import caller
 from orchestrator_mcp.server.schemas import ON_FAILURE_SCHEMA, PIPELINE_SCHEMA, POLICY_SCHEMA, SCHEDULE_SCHEMA
 from orchestrator_mcp.service import Orchestrator
@@ -85,8 +86,9 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls) -> None:
-    """Add every tool to `mcp`, each wrapped by `calls` (rate limit, errors, metrics, log)."""
+def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientLogLevels) -> None:
+    """Add every tool to `mcp`, each wrapped by `calls` (rate limit, errors, metrics, log line); a waited
+    run_now also reports its steps as log notices through `logs`."""
 
     @mcp.tool(annotations=WRITE)
     @calls.wrap
@@ -295,6 +297,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls) -> None:
 
         async def progress(done: float, total: float, message: str) -> None:
             await ctx.report_progress(done, total, message)
+            await logs.send(ctx, "info", f"{task_id}: {message}")
 
         return await service(ctx).run_now(
             principal(ctx),
