@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+import httpx2
 import pytest
 from mcp import Client
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types import PromptReference, ResourceTemplateReference
 
 from orchestrator_mcp.config import Settings
@@ -41,11 +43,17 @@ async def completions(client: Client, name: str) -> list[str]:
     return result.completion.values
 
 
-async def test_two_principals_cannot_see_each_others_tasks_runs_or_logs(settings: Settings) -> None:
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_two_principals_cannot_see_each_others_tasks_runs_or_logs(
+    settings: Settings, mode: str
+) -> None:
     async with serving(settings) as server:
         alice_token, bob_token = await server.token("alice"), await server.token("bob")
         admin_token = await server.token("root", ALL + ",admin")
-        async with connect(server.url, alice_token) as alice, connect(server.url, bob_token) as bob:
+        async with (
+            connect(server.url, alice_token, mode) as alice,
+            connect(server.url, bob_token, mode) as bob,
+        ):
             a_task, a_run = await task_and_run(alice, "alice's")
             b_task, b_run = await task_and_run(bob, "bob's")
 
@@ -86,11 +94,17 @@ async def test_two_principals_cannot_see_each_others_tasks_runs_or_logs(settings
             assert completed.completion.values == [b_run["id"]]
             diagnosis = await bob.get_prompt("diagnose_run", {"run_id": a_run["id"]})
             assert "not found" in diagnosis.messages[0].content.text  # type: ignore[union-attr]
+            if mode == "legacy":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", MCPDeprecationWarning)  # still current in 2025-11-25
+                    with pytest.raises(MCPError, match="not found"):
+                        await bob.subscribe_resource(f"orchestrator://runs/{a_run['id']}")
+                    await bob.subscribe_resource(f"orchestrator://runs/{b_run['id']}")
 
             # Alice's own records are intact after all of that.
             assert (await call_ok(alice, "get_task", {"task_id": a_task["id"]}))["status"] == "active"
 
-        async with connect(server.url, admin_token) as admin:
+        async with connect(server.url, admin_token, mode) as admin:
             tasks = {t["id"] for t in (await call_ok(admin, "list_tasks"))["tasks"]}
             assert tasks == {a_task["id"], b_task["id"]}
             runs = {r["id"] for r in (await call_ok(admin, "list_runs"))["runs"]}
@@ -99,3 +113,35 @@ async def test_two_principals_cannot_see_each_others_tasks_runs_or_logs(settings
             log = await admin.read_resource(a_run["log_uri"])
             assert "calling core.echo" in log.contents[0].text  # type: ignore[union-attr]
             assert set(await completions(admin, "task_id")) == tasks
+
+
+async def test_a_session_cannot_be_used_with_another_principals_token(settings: Settings) -> None:
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+    async with serving(settings) as server:
+        alice, bob = await server.token("alice"), await server.token("bob")
+        async with httpx2.AsyncClient() as http:
+            opened = await http.post(
+                server.url, json=initialize, headers=headers | {"authorization": f"Bearer {alice}"}
+            )
+            session = opened.headers["mcp-session-id"]
+            stolen = await http.post(
+                server.url,
+                json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                headers=headers
+                | {
+                    "authorization": f"Bearer {bob}",
+                    "mcp-session-id": session,
+                    "mcp-protocol-version": "2025-11-25",
+                },
+            )
+        assert stolen.status_code == 404
