@@ -92,7 +92,7 @@ def create_server(settings: Settings | None = None, clock: Clock | None = None) 
             async with anyio.create_task_group() as group:
                 try:
                     await catalog.start(group)
-                    await group.start(updates.run)
+                    await group.start(updates.run, store.get_run)
                     await group.start(engine.run)
                     state["service"] = orchestrator
                     yield orchestrator
