@@ -32,22 +32,31 @@ Wall clock and DST (cron and rrule are evaluated on the wall clock of `timezone`
 
 from __future__ import annotations
 
-import functools
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from itertools import islice, takewhile
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from croniter import CroniterBadDateError, croniter
-from dateutil import rrule as rr
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from orchestrator_mcp.domain import schedule_text
 from orchestrator_mcp.domain.problems import Problem
+from orchestrator_mcp.domain.recurrence import (
+    SECOND,
+    compile_cron,
+    compile_rule,
+    cron_stream,
+    interval_at,
+    interval_index,
+    interval_stream,
+    once_instant,
+    resolve_wall,
+    rule_stream,
+    wall_time,
+)
 from orchestrator_mcp.domain.schedule_text import Duration, parse_duration
 
 __all__ = [
@@ -65,7 +74,6 @@ __all__ = [
     "upcoming_fire_times",
 ]
 
-_SECOND = timedelta(seconds=1)
 _zone = schedule_text.zone_named
 
 
@@ -133,46 +141,11 @@ class Schedule(BaseModel):
         if value.tzinfo is None:
             # An unknown zone is reported by check_schedule; read the value as UTC meanwhile.
             zone = _zone(str(info.data.get("timezone", "UTC"))) or ZoneInfo("UTC")
-            return _resolve_wall(value, zone)
+            return resolve_wall(value, zone)
         return value.astimezone(UTC)
 
 
-# --- wall clock ------------------------------------------------------------------------------
-
-
-def _offsets(wall: datetime, zone: ZoneInfo) -> tuple[timedelta, timedelta]:
-    """UTC offsets of a naive wall time at fold 0 and 1: equal if normal, o0 > o1 if repeated, o0 < o1 if
-    skipped (PEP 495)."""
-    first = wall.replace(tzinfo=zone).utcoffset()
-    second = wall.replace(tzinfo=zone, fold=1).utcoffset()
-    assert first is not None and second is not None
-    return first, second
-
-
-def _gap_end(wall: datetime, zone: ZoneInfo, before: timedelta, after: timedelta) -> datetime:
-    """The instant a spring-forward gap holding `wall` ends (bisection on the zone's offset)."""
-    low, high = (wall - after).replace(tzinfo=UTC), (wall - before).replace(tzinfo=UTC)
-    while high - low > _SECOND:
-        middle = low + (high - low) // 2
-        middle -= timedelta(microseconds=middle.microsecond)
-        if middle.astimezone(zone).utcoffset() == after:
-            high = middle
-        else:
-            low = middle
-    return high
-
-
-def _resolve_wall(wall: datetime, zone: ZoneInfo) -> datetime:
-    """The instant of a naive wall time: first occurrence if repeated, end of the gap if skipped."""
-    first, second = _offsets(wall, zone)
-    if first < second:
-        return _gap_end(wall, zone, first, second)
-    return (wall - first).replace(tzinfo=UTC)
-
-
-def _wall(value: datetime, zone: ZoneInfo) -> datetime:
-    """A naive wall time in `zone` (naive input is already one)."""
-    return value if value.tzinfo is None else value.astimezone(zone).replace(tzinfo=None)
+# --- helpers -------------------------------------------------------------------------------
 
 
 def _zone_of(schedule: Schedule) -> ZoneInfo:
@@ -188,191 +161,10 @@ def _utc(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
-# --- once ------------------------------------------------------------------------------------
-
-
-def _once_instant(expr: str, zone: ZoneInfo) -> datetime:
-    value = schedule_text.parse_once(expr)
-    return _resolve_wall(value, zone) if value.tzinfo is None else value.astimezone(UTC)
-
-
-# --- interval --------------------------------------------------------------------------------
-
-
-def _interval_at(origin: datetime, k: int, step: Duration, zone: ZoneInfo) -> datetime:
-    if k == 0 or step.days == 0:
-        return origin + k * step.nominal
-    wall = _wall(origin, zone) + timedelta(days=k * step.days)
-    return _resolve_wall(wall, zone) + timedelta(seconds=k * step.seconds)
-
-
-def _interval_index(origin: datetime, after: datetime, step: Duration, zone: ZoneInfo) -> int:
-    """The smallest k >= 0 whose fire time is after `after`."""
-    if after < origin:
-        return 0
-    k = (after - origin) // step.nominal + 1
-    if step.days:  # calendar days: DST moves the estimate by at most a step or two
-        while k > 0 and _interval_at(origin, k - 1, step, zone) > after:
-            k -= 1
-        while _interval_at(origin, k, step, zone) <= after:
-            k += 1
-    return k
-
-
-def _interval_stream(origin: datetime, after: datetime, step: Duration, zone: ZoneInfo) -> Iterator[datetime]:
-    k = _interval_index(origin, after, step, zone)
-    while True:
-        yield _interval_at(origin, k, step, zone)
-        k += 1
-
-
-# --- cron ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Cron:
-    expr: str  # five plain fields
-    hour_repeats: bool  # hour field starts with '*': fires through the repeated hour, skips the gap
-
-
-@functools.lru_cache(maxsize=2048)
-def _compile_cron(expr: str) -> _Cron:
-    fields = schedule_text.normalise_cron(expr)
-    return _Cron(fields, fields.split()[1].startswith("*"))
-
-
-def _cron_walls(cron: _Cron, start: datetime) -> Iterator[datetime]:
-    """Naive wall times matching the fields, from `start` (inclusive) on."""
-    walls = croniter(cron.expr, start - _SECOND)
-    while True:
-        try:
-            wall: datetime = walls.get_next(datetime)
-        except (CroniterBadDateError, OverflowError):
-            return
-        yield wall
-
-
-def _cron_stream(cron: _Cron, after: datetime, zone: ZoneInfo) -> Iterator[datetime]:
-    start = _wall(after, zone)
-    if not cron.hour_repeats:
-        yield from (_resolve_wall(wall, zone) for wall in _cron_walls(cron, start))
-        return
-    first, second = _offsets(start, zone)
-    if first > second:  # inside a repeated hour: its first pass may still lie ahead
-        start -= first - second
-    walls = _cron_walls(cron, start)
-    wall = next(walls, None)
-    while wall is not None:
-        first, second = _offsets(wall, zone)
-        if first == second:
-            yield (wall - first).replace(tzinfo=UTC)
-        if first <= second:  # normal, or skipped by a gap
-            wall = next(walls, None)
-            continue
-        block = [wall]  # the repeated hour: every match at fold 0, then every match at fold 1
-        wall = next(walls, None)
-        while (
-            wall is not None and wall - block[0] < first - second and _offsets(wall, zone) == (first, second)
-        ):
-            block.append(wall)
-            wall = next(walls, None)
-        yield from ((w - first).replace(tzinfo=UTC) for w in block)
-        yield from ((w - second).replace(tzinfo=UTC) for w in block)
-
-
-# --- rrule -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    rule: rr.rrule
-    dtstart: datetime  # naive wall time
-    freq: int
-    interval: int
-    wkst: int
-    counted: bool
-    pins: tuple[tuple[str, Any], ...]  # dateutil's DTSTART-derived defaults, stated explicitly
-
-
-@functools.lru_cache(maxsize=1024)
-def _compile_rule(text: str, zone_name: str, fallback: datetime | None) -> _Rule:
-    spec = schedule_text.parse_rule_text(text)
-    zone = ZoneInfo(zone_name)
-    dtstart = _wall(spec.dtstart, zone) if spec.dtstart else fallback
-    assert dtstart is not None, "an rrule without DTSTART needs an anchor"
-    params = dict(spec.params)
-    params.setdefault("WKST", "MO")  # dateutil would read calendar.firstweekday()
-    body = ";".join(f"{key}={value}" for key, value in params.items())
-    try:
-        rule = rr.rrulestr(body, dtstart=dtstart, cache="COUNT" in params)
-        assert isinstance(rule, rr.rrule)
-        if spec.until:
-            rule = rule.replace(until=_wall(spec.until, zone))
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise ValueError(f"invalid RRULE ({exc}): {schedule_text.RULE_HINT}") from None
-    freq = int(rr.FREQNAMES.index(params["FREQ"]))
-    pins: dict[str, Any] = {}
-    for key, level, value in (("BYHOUR", rr.HOURLY, dtstart.hour), ("BYMINUTE", rr.MINUTELY, dtstart.minute)):
-        if freq < level and key not in params:
-            pins[key.lower()] = value
-    if freq < rr.SECONDLY and "BYSECOND" not in params:
-        pins["bysecond"] = dtstart.second
-    if not {"BYWEEKNO", "BYYEARDAY", "BYMONTHDAY", "BYDAY", "BYEASTER"} & params.keys():
-        if freq == rr.YEARLY and "BYMONTH" not in params:
-            pins["bymonth"] = dtstart.month
-        if freq in (rr.YEARLY, rr.MONTHLY):
-            pins["bymonthday"] = dtstart.day
-        if freq == rr.WEEKLY:
-            pins["byweekday"] = dtstart.weekday()
-    interval, wkst = int(params.get("INTERVAL", "1")), schedule_text.RULE_WEEKDAYS.index(params["WKST"])
-    return _Rule(rule, dtstart, freq, interval, wkst, "COUNT" in params, tuple(pins.items()))
-
-
-@functools.lru_cache(maxsize=1024)
-def _rebased(rule: _Rule, start: datetime) -> rr.rrule:
-    return rule.rule.replace(dtstart=start, **dict(rule.pins))
-
-
-def _rule_from(rule: _Rule, wall: datetime) -> rr.rrule:
-    """An equivalent rule whose DTSTART is a whole number of periods after the original and at most
-    `wall`, so dateutil does not walk from a DTSTART years ago. COUNT rules must start where they start."""
-    base, start, freq, interval = rule.rule, rule.dtstart, rule.freq, rule.interval
-    if rule.counted or wall <= start:
-        return base
-    if freq in (rr.YEARLY, rr.MONTHLY):
-        months = interval * (12 if freq == rr.YEARLY else 1)
-        origin = start.replace(
-            month=1 if freq == rr.YEARLY else start.month, day=1, hour=0, minute=0, second=0
-        )
-        k = ((wall.year - origin.year) * 12 + wall.month - origin.month) // months
-        total = origin.month - 1 + k * months
-        moved = origin.replace(year=origin.year + total // 12, month=total % 12 + 1)
-    elif freq in (rr.WEEKLY, rr.DAILY):
-        days = interval * (7 if freq == rr.WEEKLY else 1)
-        origin = start.replace(hour=0, minute=0, second=0)
-        if freq == rr.WEEKLY:
-            origin -= timedelta(days=(start.weekday() - rule.wkst) % 7)
-        k = (wall - origin).days // days
-        moved = origin + timedelta(days=k * days)
-    else:
-        unit = {rr.HOURLY: 3600, rr.MINUTELY: 60}.get(freq, 1)
-        origin = start.replace(
-            minute=0 if unit == 3600 else start.minute, second=0 if unit > 1 else start.second
-        )
-        k = int((wall - origin).total_seconds()) // (unit * interval)
-        moved = origin + timedelta(seconds=k * unit * interval)
-    return base if k < 1 else _rebased(rule, moved)
-
-
-def _rule_stream(rule: _Rule, after: datetime, zone: ZoneInfo) -> Iterator[datetime]:
-    start = _wall(after, zone)
-    yield from (_resolve_wall(wall, zone) for wall in _rule_from(rule, start).xafter(start, inc=True))
-
-
 def _rule_anchor(schedule: Schedule, anchor: datetime, zone: ZoneInfo) -> datetime | None:
     if schedule_text.parse_rule_text(schedule.expr).dtstart is not None:
         return None
-    return _wall(schedule.start_at or anchor, zone).replace(second=0, microsecond=0)
+    return wall_time(schedule.start_at or anchor, zone).replace(second=0, microsecond=0)
 
 
 # --- the fire times of a schedule ------------------------------------------------------------
@@ -381,18 +173,18 @@ def _rule_anchor(schedule: Schedule, anchor: datetime, zone: ZoneInfo) -> dateti
 def _stream(schedule: Schedule, after: datetime, anchor: datetime) -> Iterator[datetime]:
     """Fire times after `after`, within start_at/end_at, strictly increasing."""
     zone = _zone_of(schedule)
-    if schedule.start_at is not None and schedule.start_at - _SECOND > after:
-        after = schedule.start_at - _SECOND
+    if schedule.start_at is not None and schedule.start_at - SECOND > after:
+        after = schedule.start_at - SECOND
     times: Iterator[datetime]
     if schedule.kind == ScheduleKind.ONCE:
-        times = iter([_once_instant(schedule.expr, zone)])
+        times = iter([once_instant(schedule.expr, zone)])
     elif schedule.kind == ScheduleKind.INTERVAL:
-        times = _interval_stream(schedule.start_at or anchor, after, parse_duration(schedule.expr), zone)
+        times = interval_stream(schedule.start_at or anchor, after, parse_duration(schedule.expr), zone)
     elif schedule.kind == ScheduleKind.CRON:
-        times = _cron_stream(_compile_cron(schedule.expr), after, zone)
+        times = cron_stream(compile_cron(schedule.expr), after, zone)
     elif schedule.kind == ScheduleKind.RRULE:
-        rule = _compile_rule(schedule.expr, schedule.timezone, _rule_anchor(schedule, anchor, zone))
-        times = _rule_stream(rule, after, zone)
+        rule = compile_rule(schedule.expr, schedule.timezone, _rule_anchor(schedule, anchor, zone))
+        times = rule_stream(rule, after, zone)
     else:
         times = iter([])
     last = after
@@ -419,9 +211,9 @@ def first_fire_time(schedule: Schedule, now: datetime) -> datetime | None:
     """
     now = _utc(now, "now").replace(microsecond=0)
     if schedule.kind == ScheduleKind.INTERVAL and schedule.start_at is None:
-        first = _interval_at(now, 1, parse_duration(schedule.expr), _zone_of(schedule))
+        first = interval_at(now, 1, parse_duration(schedule.expr), _zone_of(schedule))
         return first if schedule.end_at is None or first <= schedule.end_at else None
-    return next(_stream(schedule, now - _SECOND, now), None)
+    return next(_stream(schedule, now - SECOND, now), None)
 
 
 def next_fire_time(schedule: Schedule, after: datetime, anchor: datetime) -> datetime | None:
@@ -454,14 +246,14 @@ def count_fire_times_between(
     """
     after, until, anchor = _utc(after, "after"), _utc(until, "until"), _utc(anchor, "anchor")
     if schedule.start_at is not None:
-        after = max(after, schedule.start_at - _SECOND)
+        after = max(after, schedule.start_at - SECOND)
     if schedule.end_at is not None:
         until = min(until, schedule.end_at)
     if until <= after:
         return 0
     if schedule.kind == ScheduleKind.INTERVAL:
         step, origin, zone = parse_duration(schedule.expr), schedule.start_at or anchor, _zone_of(schedule)
-        count = _interval_index(origin, until, step, zone) - _interval_index(origin, after, step, zone)
+        count = interval_index(origin, until, step, zone) - interval_index(origin, after, step, zone)
     elif schedule.kind == ScheduleKind.CRON:
         count = _cron_count(schedule, anchor, after, until, cap)
     else:
@@ -476,15 +268,15 @@ def _count_streamed(schedule: Schedule, anchor: datetime, after: datetime, until
 def _cron_count(schedule: Schedule, anchor: datetime, after: datetime, until: datetime, cap: int) -> int:
     """Whole days without a DST change count by arithmetic; the two ends and DST days are streamed."""
     zone = _zone_of(schedule)
-    (minutes, hours, days, months, weekdays), nth = croniter.expand(_compile_cron(schedule.expr).expr)
-    first, last = _wall(after, zone).date() + timedelta(days=1), _wall(until, zone).date()
+    (minutes, hours, days, months, weekdays), nth = croniter.expand(compile_cron(schedule.expr).expr)
+    first, last = wall_time(after, zone).date() + timedelta(days=1), wall_time(until, zone).date()
     if nth or "l" in days or (last - first).days < 3:  # L and # make days irregular
         return _count_streamed(schedule, anchor, after, until, cap)
     per_day = (60 if minutes == ["*"] else len(minutes)) * (24 if hours == ["*"] else len(hours))
     either = days != ["*"] and weekdays != ["*"]  # cron: both day fields restricted = either matches
 
     def start(day: date) -> datetime:  # one second before the day's first instant
-        return _resolve_wall(datetime.combine(day, datetime.min.time()), zone) - _SECOND
+        return resolve_wall(datetime.combine(day, datetime.min.time()), zone) - SECOND
 
     count, day = _count_streamed(schedule, anchor, after, start(first), cap), first
     while day < last and count < cap:
@@ -509,7 +301,7 @@ def upcoming_fire_times(
     anchor = first_fire_time(schedule, now) if anchor is None else anchor
     if anchor is None:
         return []
-    return list(islice(_stream(schedule, now - _SECOND, _utc(anchor, "anchor")), max(count, 0)))
+    return list(islice(_stream(schedule, now - SECOND, _utc(anchor, "anchor")), max(count, 0)))
 
 
 def apply_jitter(fire_time: datetime, jitter_seconds: int, rng: random.Random) -> datetime:
@@ -528,13 +320,13 @@ def _check_expr(schedule: Schedule, zone: ZoneInfo, now: datetime) -> str | None
         if schedule.kind == ScheduleKind.MANUAL and schedule.expr.strip():
             return "must be empty for a manual schedule (it runs only through run_now)"
         if schedule.kind == ScheduleKind.ONCE:
-            _once_instant(schedule.expr, zone)
+            once_instant(schedule.expr, zone)
         elif schedule.kind == ScheduleKind.INTERVAL:
             parse_duration(schedule.expr)
         elif schedule.kind == ScheduleKind.CRON:
-            _compile_cron(schedule.expr)
+            compile_cron(schedule.expr)
         elif schedule.kind == ScheduleKind.RRULE:
-            _compile_rule(schedule.expr, zone.key, _rule_anchor(schedule, now, zone))
+            compile_rule(schedule.expr, zone.key, _rule_anchor(schedule, now, zone))
     except ValueError as exc:
         return str(exc)
     return None
@@ -559,7 +351,7 @@ def _never_again(schedule: Schedule, now: datetime) -> Problem | None:
             "schedule.end_at", f"is before the first fire time {_rfc3339(unbounded)}: nothing would fire"
         )
     if schedule.kind == ScheduleKind.ONCE:
-        instant = _once_instant(schedule.expr, ZoneInfo(schedule.timezone))
+        instant = once_instant(schedule.expr, ZoneInfo(schedule.timezone))
         if schedule.start_at and instant < schedule.start_at:
             return Problem("schedule.start_at", f"is after the only fire time {_rfc3339(instant)}")
         why = f"{_rfc3339(instant)} is in the past (now is {_rfc3339(now)})"
@@ -603,17 +395,17 @@ def _rfc3339(value: datetime) -> str:
 
 def _describe_expr(schedule: Schedule, zone: ZoneInfo) -> str:
     if schedule.kind == ScheduleKind.ONCE:
-        return f"Once at {schedule_text.wall_text(_wall(_once_instant(schedule.expr, zone), zone))}"
+        return f"Once at {schedule_text.wall_text(wall_time(once_instant(schedule.expr, zone), zone))}"
     if schedule.kind == ScheduleKind.INTERVAL:
         step = parse_duration(schedule.expr)
         return schedule_text.describe_interval(step.days, step.seconds)
     if schedule.kind == ScheduleKind.CRON:
-        return schedule_text.describe_cron(_compile_cron(schedule.expr).expr)
-    _compile_rule(schedule.expr, zone.key, datetime(2000, 1, 1))  # validates what the words leave out
+        return schedule_text.describe_cron(compile_cron(schedule.expr).expr)
+    compile_rule(schedule.expr, zone.key, datetime(2000, 1, 1))  # validates what the words leave out
     spec = schedule_text.parse_rule_text(schedule.expr)
-    until = _wall(spec.until, zone) if spec.until else None
+    until = wall_time(spec.until, zone) if spec.until else None
     return schedule_text.describe_rrule(
-        dict(spec.params), _wall(spec.dtstart, zone) if spec.dtstart else None, until
+        dict(spec.params), wall_time(spec.dtstart, zone) if spec.dtstart else None, until
     )
 
 
@@ -634,7 +426,7 @@ def describe_schedule(schedule: Schedule) -> str:
     except (ValueError, KeyError, IndexError):
         return f"Invalid {schedule.kind.value} schedule '{schedule.expr}' ({schedule.timezone})"
     bounds = [
-        f"{word} {schedule_text.wall_text(_wall(bound, zone))}"
+        f"{word} {schedule_text.wall_text(wall_time(bound, zone))}"
         for word, bound in (("from", schedule.start_at), ("until", schedule.end_at))
         if bound is not None
     ]

@@ -131,7 +131,7 @@ def build_server(
             async with anyio.create_task_group() as group:
                 try:
                     await catalog.start(group)
-                    await group.start(updates.run)
+                    await group.start(updates.run, store.get_run)
                     await group.start(engine.run)
                     tokens["store"] = TokenStore(store.engine)
                     state["service"] = orchestrator

@@ -3,7 +3,9 @@
 2025-11-25 connections subscribe with `resources/subscribe`; 2026-07-28 clients open a
 `subscriptions/listen` stream. Either way a notice carries only the URI (reading it checks the owner
 again), a principal is told only of its own runs, and one resource gets at most one notice per
-`interval` (4 per second by default) with the last change always announced.
+`interval` (4 per second by default) with the last change always announced. Runs executed by this
+process announce themselves; a watched run executed by another process sharing the database is seen
+by polling the store.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import logging
 import math
 import re
 import weakref
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,16 +28,26 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import ListenHandler, ResourceUpdated, ServerEvent, SubscriptionBus
 from mcp.shared.exceptions import MCPError
 
+from orchestrator_mcp.domain.run import RunStatus
 from orchestrator_mcp.engine.events import RunEvent
 from orchestrator_mcp.errors import NotFound
 from orchestrator_mcp.principal import Principal
 from orchestrator_mcp.server.client_logs import connection_of
 from orchestrator_mcp.service import Orchestrator
+from orchestrator_mcp.store.tables import RunRow
 
 logger = logging.getLogger(__name__)
 
 MAX_STREAMS = 1024
 RUN_URI = re.compile(r"^orchestrator://runs/(?P<run_id>[^/]+)(?:/log)?$")
+
+ReadRun = Callable[[str], Awaitable[RunRow | None]]
+
+
+def run_id_of(uri: str) -> str | None:
+    """The run a run or run-log URI names; None for any other URI."""
+    match = RUN_URI.match(uri)
+    return None if match is None else match["run_id"]
 
 
 @dataclass(frozen=True)
@@ -65,39 +78,79 @@ class OwnerView:
 class ResourceUpdates:
     """Fans run progress out to subscribed connections and listen streams, at a bounded rate."""
 
-    def __init__(self, bus: SubscriptionBus, interval: float = 0.25) -> None:
+    def __init__(self, bus: SubscriptionBus, interval: float = 0.25, poll_seconds: float = 0.5) -> None:
         self.bus = bus
         self.interval = interval
+        self.poll_seconds = poll_seconds
         self._connections: dict[str, weakref.WeakSet[Connection]] = {}
         self._last_sent: dict[str, float] = {}
         self._pending: dict[str, bool] = {}  # uri -> whether the run has ended
+        self._watched: Counter[str] = Counter()  # run id -> subscriptions naming it
+        self._seen: dict[str, tuple[str, int]] = {}  # run id -> (status, steps completed) last polled
         self._group: TaskGroup | None = None
         self.streams = 0  # open subscriptions/listen streams
 
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Serve until cancelled; notices are sent from this task group."""
+    async def run(
+        self, read_run: ReadRun, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until cancelled: notices are sent from this task group, watched runs are polled."""
         async with anyio.create_task_group() as group:
             self._group = group
             task_status.started()
             try:
-                await anyio.sleep_forever()
+                while True:
+                    await anyio.sleep(self.poll_seconds)
+                    await self._poll(read_run)
             finally:
                 self._group = None
 
     def subscribe(self, uri: str, connection: Connection) -> None:
         self._connections.setdefault(uri, weakref.WeakSet()).add(connection)
+        self.watch([uri])
 
     def unsubscribe(self, uri: str, connection: Connection) -> None:
         connections = self._connections.get(uri)
-        if connections is not None:
+        if connections is not None and connection in connections:
             connections.discard(connection)
+            self.unwatch([uri])
             if not connections:
                 del self._connections[uri]
 
+    def watch(self, uris: Iterable[str]) -> None:
+        """Poll the runs these URIs name, in case another process executes them."""
+        self._watched.update(run_id for run_id in map(run_id_of, uris) if run_id is not None)
+
+    def unwatch(self, uris: Iterable[str]) -> None:
+        self._watched.subtract(run_id for run_id in map(run_id_of, uris) if run_id is not None)
+        for run_id in [run_id for run_id, count in self._watched.items() if count <= 0]:
+            self._forget(run_id)
+
+    async def _poll(self, read_run: ReadRun) -> None:
+        for run_id in list(self._watched):
+            run = await read_run(run_id)
+            if run is None:
+                self._forget(run_id)
+                continue
+            state, previous = (run.status, run.steps_completed), self._seen.get(run_id)
+            final = RunStatus(run.status).is_final
+            if state != previous and (previous is not None or final):  # the first look is the baseline
+                self.on_run_change(run_id, run.owner, final)
+            if final:
+                self._forget(run_id)
+            else:
+                self._seen[run_id] = state
+
+    def _forget(self, run_id: str) -> None:
+        self._watched.pop(run_id, None)
+        self._seen.pop(run_id, None)
+
     async def on_run_event(self, event: RunEvent) -> None:
-        """A RunEvents listener: the run and its log have changed."""
-        for uri in (f"orchestrator://runs/{event.run_id}", f"orchestrator://runs/{event.run_id}/log"):
-            self._touch(uri, event.owner, event.final)
+        """A RunEvents listener: a run of this process has changed."""
+        self.on_run_change(event.run_id, event.owner, event.final)
+
+    def on_run_change(self, run_id: str, owner: str, final: bool) -> None:
+        for uri in (f"orchestrator://runs/{run_id}", f"orchestrator://runs/{run_id}/log"):
+            self._touch(uri, owner, final)
 
     def _touch(self, uri: str, owner: str, final: bool) -> None:
         if self._group is None:
@@ -139,10 +192,10 @@ def register_subscriptions(
         ctx: ServerRequestContext[Orchestrator], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
         uri = str(params.uri)
-        match = RUN_URI.match(uri)
-        if match is not None:
+        run_id = run_id_of(uri)
+        if run_id is not None:
             try:
-                await ctx.lifespan_context.owned_run(caller(ctx), match["run_id"])
+                await ctx.lifespan_context.owned_run(caller(ctx), run_id)
             except NotFound as error:
                 raise MCPError(types.INVALID_PARAMS, error.message) from error
         updates.subscribe(uri, connection_of(ctx.session))
@@ -159,10 +212,13 @@ def register_subscriptions(
     ) -> types.SubscriptionsListenResult:
         if updates.streams >= MAX_STREAMS:
             raise MCPError(types.INTERNAL_ERROR, f"too many open subscriptions (at most {MAX_STREAMS})")
+        uris = params.notifications.resource_subscriptions or []
         updates.streams += 1
+        updates.watch(uris)
         try:
             return await ListenHandler(OwnerView(updates.bus, caller(ctx)))(ctx, params)
         finally:
+            updates.unwatch(uris)
             updates.streams -= 1
 
     server = mcp._lowlevel_server  # the SDK's MCPServer has no subscribe handlers of its own

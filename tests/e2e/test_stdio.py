@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -12,7 +13,9 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
-from mcp_types import TextResourceContents
+from mcp.client.session import IncomingMessage
+from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp_types import ResourceUpdatedNotification, TextResourceContents
 
 from tests.conftest import call_error, call_ok, echo_pipeline
 
@@ -164,3 +167,56 @@ async def test_progress_notifications_follow_each_step_of_a_waited_run(database_
         assert not result.is_error
     assert [(p, t) for p, t, _ in seen][:2] == [(1, 2), (2, 2)]
     assert seen[0][2] == "step a succeeded"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_subscriber_hears_a_run_that_another_process_executes(database_url: str, mode: str) -> None:
+    heard: list[str] = []
+
+    async def on_message(message: IncomingMessage) -> None:
+        if isinstance(message, ResourceUpdatedNotification):
+            heard.append(message.params.uri)
+
+    # The watcher's engine looks for work only every 30 s, so the worker executes the run.
+    watcher_parameters = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "orchestrator_mcp", "serve"],
+        env={**os.environ, "ORCH_DATABASE_URL": database_url, "ORCH_POLL_INTERVAL_SECONDS": "30"},
+    )
+    async with (
+        serve(database_url, mode) as worker,
+        Client(watcher_parameters, mode=mode, message_handler=on_message) as watcher,
+    ):
+        task = await call_ok(
+            worker,
+            "schedule_task",
+            {
+                "title": "watched from afar",
+                "schedule": {"kind": "manual"},
+                "pipeline": [
+                    {"id": f"s{i}", "uses": "core.sleep", "with": {"seconds": 0.6}} for i in range(3)
+                ],
+            },
+        )
+        run = await call_ok(worker, "run_now", {"task_id": task["id"]})
+        uri = f"orchestrator://runs/{run['id']}"
+        async with anyio.create_task_group() as group:
+            if mode == "legacy":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", MCPDeprecationWarning)
+                    await watcher.subscribe_resource(uri)
+            else:
+
+                async def listen() -> None:
+                    async with watcher.listen(resource_subscriptions=[uri]) as subscription:
+                        heard.extend([getattr(event, "uri", "") async for event in subscription])
+
+                group.start_soon(listen)
+            with anyio.fail_after(15):
+                while True:
+                    if (await call_ok(worker, "get_run", {"run_id": run["id"]}))["status"] == "succeeded":
+                        break
+                    await anyio.sleep(0.1)
+            await anyio.sleep(1.0)  # one poll and one notice interval
+            group.cancel_scope.cancel()
+    assert heard.count(uri) >= 2, heard  # steps seen changing, then the end

@@ -116,8 +116,12 @@ async def test_a_stream_of_changes_is_thinned_to_a_notice_per_interval_and_the_l
     seen: list[tuple[float, ServerEvent]] = []
     bus.subscribe(lambda event: seen.append((anyio.current_time(), event)))
     updates = ResourceUpdates(bus, interval=0.1)
+
+    async def no_run(run_id: str) -> None:
+        return None
+
     async with anyio.create_task_group() as group:
-        await group.start(updates.run)
+        await group.start(updates.run, no_run)
         for step in range(20):  # 20 changes in 0.2 s
             await updates.on_run_event(RunEvent("run_1", "alice", f"step {step}", step, 20))
             await anyio.sleep(0.01)
