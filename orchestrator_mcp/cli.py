@@ -149,7 +149,10 @@ async def serve_http(http: HttpApp, options: HttpOptions, log_level: str) -> boo
             "stateless" if options.stateless else "sessions",
             "bearer tokens" if options.auth else "no auth",
         )
-        await server.serve()
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn's answer to a failed start-up (port taken, lifespan failed)
+            logger.error("could not serve on %s (see the error above)", options.base_url)
         group.cancel_scope.cancel()
     return bool(server.started)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,13 @@ async def test_serve_http_answers_logs_json_and_exits_0_on_sigterm(database_url:
     assert calls and calls[0]["principal"] == "alice" and calls[0]["run_id"] == run["id"]
     assert calls[0]["outcome"] == "ok" and calls[0]["duration_ms"] >= 0
     assert any("SIGTERM" in line["message"] for line in lines)
+
+
+def test_serve_http_on_a_port_already_taken_exits_1_with_a_message(database_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        failed = cli(database_url, "serve", "--transport", "http", "--no-auth", "--port", str(port))
+    assert failed.returncode == 1
+    assert f"could not serve on http://127.0.0.1:{port}" in failed.stderr
