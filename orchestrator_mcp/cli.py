@@ -131,7 +131,7 @@ def serve_http_command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def serve_http(http: HttpApp, options: HttpOptions, log_level: str) -> bool:
     """Serve until SIGTERM/SIGINT, then shut down as over stdio; False if the server never started."""
-    from orchestrator_mcp.server.http import uvicorn_server
+    from orchestrator_mcp.server.http import end_sessions, uvicorn_server
 
     server = uvicorn_server(http.app, options.host, options.port, log_level)
     async with anyio.create_task_group() as group:
@@ -140,6 +140,7 @@ async def serve_http(http: HttpApp, options: HttpOptions, log_level: str) -> boo
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async for signum in signals:
                     logger.info("received %s: shutting down", signal.Signals(signum).name)
+                    await end_sessions(http.served)
                     server.should_exit = True
 
         group.start_soon(stop_on_signal)

@@ -131,6 +131,15 @@ def create_http_app(settings: Settings, options: HttpOptions, clock: Clock | Non
     return HttpApp(app, served)
 
 
+async def end_sessions(served: Served) -> None:
+    """Terminate every open session, so its long-lived GET stream ends now and a shutdown does not
+    wait out uvicorn's graceful-shutdown timeout for it (clients see the session gone: 404)."""
+    manager = served.mcp.session_manager
+    # The SDK keeps its sessions private and offers no "end them all"; this is the only handle.
+    for transport in list(manager._server_instances.values()):
+        await transport.terminate()
+
+
 class Server(uvicorn.Server):
     """uvicorn, minus its signal handling: the caller decides when to stop (`should_exit`).
 
