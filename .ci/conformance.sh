@@ -27,7 +27,8 @@ serve() {  # serve <port> [extra flags...]: start the server in the background, 
     >"$SCRATCH/server-$port.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && return 0
+    python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/health/live', timeout=1)" \
+      2>/dev/null && return 0
     sleep 0.1
   done
   cat "$SCRATCH/server-$port.log"; return 1
