@@ -65,7 +65,7 @@ def create_server(settings: Settings | None = None, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Orchestrator]) -> AsyncIterator[Orchestrator]:
-        store = await SqlStore.open(settings.database_url)
+        store = await SqlStore.open(settings.database_url, settings.db_pool_size)
         catalog = Catalog(catalog_connections(settings, downstream))
         events = RunEvents()
         runner = Runner(store, catalog, clock, secrets_from(os.environ), events)
