@@ -169,14 +169,20 @@ class Engine:
         action: Callable[[], Awaitable[Any]],
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
+        failures = 0
+        name = getattr(action, "__name__", action)
         while True:
             await sleep(seconds)
             try:
                 await action()
-            except Exception:
-                logger.exception(
-                    "engine housekeeping (%s) failed; retrying", getattr(action, "__name__", action)
-                )
+            except Exception as error:
+                failures += 1
+                if failures == 1:  # the whole story once; while it keeps failing, one line each
+                    logger.exception("engine housekeeping (%s) failed; retrying", name)
+                else:
+                    logger.warning("engine housekeeping (%s) failed again (%s); retrying", name, error)
+            else:
+                failures = 0
 
     # -- the loop ---------------------------------------------------------------------------
 
