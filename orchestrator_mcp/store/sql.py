@@ -411,10 +411,15 @@ class SqlStore:
             stmt = stmt.with_for_update(skip_locked=True, of=RUNS)
         claimed: list[RunRow] = []
         async with self._write() as conn:
+            candidates = [_model(RunRow, row) for row in await conn.execute(stmt)]
+            idle: set[str] | None = None
+            if self._dialect == "postgresql":
+                idle = await self._lock_idle_tasks(conn, {run.task_id for run in candidates if run.exclusive})
             exclusive_started: set[str] = set()
-            for row in await conn.execute(stmt):
-                run = _model(RunRow, row)
+            for run in candidates:
                 if len(claimed) >= limit or (run.exclusive and run.task_id in exclusive_started):
+                    continue
+                if run.exclusive and idle is not None and run.task_id not in idle:
                     continue
                 run.status, run.started_at, run.instance_id = RunStatus.RUNNING.value, now, instance_id
                 claimed.append(run)
@@ -427,6 +432,24 @@ class SqlStore:
                     .values(status=RunStatus.RUNNING.value, started_at=now, instance_id=instance_id)
                 )
         return claimed
+
+    async def _lock_idle_tasks(self, conn: AsyncConnection, task_ids: set[str]) -> set[str]:
+        """PostgreSQL: lock these tasks (skipping locked ones); those of them with no running run.
+
+        Two instances may each have picked a different queued run of one exclusive task before
+        either committed; whoever locks the task first claims, and the other, on taking the lock
+        later, sees the committed running run (each statement reads the latest commits).
+        """
+        if not task_ids:
+            return set()
+        lock = select(TASKS.c.id).where(TASKS.c.id.in_(sorted(task_ids))).with_for_update(skip_locked=True)
+        locked = [row[0] for row in await conn.execute(lock)]
+        if not locked:
+            return set()
+        running = select(RUNS.c.task_id).where(
+            RUNS.c.task_id.in_(locked), RUNS.c.status == RunStatus.RUNNING.value
+        )
+        return set(locked) - {row[0] for row in await conn.execute(running)}
 
     async def next_ready_at(self) -> datetime | None:
         """The earliest `not_before` among queued runs."""

@@ -73,3 +73,23 @@ async def test_racing_stores_claim_each_queued_run_once(stores: list[SqlStore]) 
     assert {run.id: run.instance_id for run in runs} == {
         run_id: instance for instance, ids in claims.items() for run_id in ids
     }
+
+
+async def test_racing_stores_start_one_run_at_a_time_of_an_exclusive_task(stores: list[SqlStore]) -> None:
+    for n in range(10):
+        await stores[0].insert_task(task_row(f"task_{n}", None))
+        task = await stores[0].get_task(f"task_{n}")
+        assert task is not None
+        for _ in range(3):  # queued runs waiting their turn (overlap buffer_all)
+            await stores[0].insert_run(new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {}))
+    claimed: list[str] = []
+
+    async def claim(index: int, store: SqlStore) -> None:
+        for _ in range(5):
+            claimed.extend(run.task_id for run in await store.claim_runs(NOW, f"inst_{index}", 2))
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as group:
+        for index, store in enumerate(stores):
+            group.start_soon(claim, index, store)
+    assert sorted(claimed) == [f"task_{n}" for n in range(10)]
