@@ -38,9 +38,14 @@ async def notify(conn: AsyncConnection, topic: str, subject: str) -> None:
     await conn.execute(select(func.pg_notify(CHANNEL, f"{topic}:{subject}")))
 
 
+SQLALCHEMY_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback")
+"""URL options SQLAlchemy's asyncpg dialect consumes; asyncpg would send them to the server."""
+
+
 def listener_dsn(url: URL) -> str:
     """The libpq-style address asyncpg takes, from a SQLAlchemy `postgresql+asyncpg://` URL."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    plain = url.set(drivername="postgresql").difference_update_query(SQLALCHEMY_ONLY)
+    return plain.render_as_string(hide_password=False)
 
 
 async def listen(dsn: str, on_notice: NoticeHandler) -> None:
