@@ -31,7 +31,7 @@ runuser -u postgres -- "$ORCH_PG_BIN/pg_ctl" -D "$ORCH_PG_DATA/data" -l "$ORCH_P
     -o "-h 127.0.0.1 -p $_pg_port -k $ORCH_PG_DATA -c fsync=off -c max_connections=300" start >/dev/null
 runuser -u postgres -- "$ORCH_PG_BIN/psql" -h 127.0.0.1 -p "$_pg_port" -U postgres -q \
     -c "CREATE DATABASE orchestrator_test" >/dev/null
-trap 'runuser -u postgres -- "$ORCH_PG_BIN/pg_ctl" -D "$ORCH_PG_DATA/data" -m fast stop >/dev/null 2>&1 || true' EXIT
+trap 'runuser -u postgres -- "$ORCH_PG_BIN/pg_ctl" -D "$ORCH_PG_DATA/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$ORCH_PG_DATA"' EXIT
 
 export ORCH_TEST_POSTGRES_URL="postgresql+asyncpg://postgres@127.0.0.1:$_pg_port/orchestrator_test"
 # In CI the PostgreSQL tests must run: a missing server fails them instead of skipping them.
