@@ -13,8 +13,7 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    ORCH_LOG_FORMAT=json
+    PYTHONUNBUFFERED=1
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/orchestrator orchestrator
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
