@@ -26,6 +26,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan, plan_fire
 from orchestrator_mcp.domain.policy import Policy
+from orchestrator_mcp.domain.retry import RetryPolicy, backoff_delay
 from orchestrator_mcp.domain.run import RunStatus, Trigger
 from orchestrator_mcp.domain.schedule import Schedule, apply_jitter
 from orchestrator_mcp.engine.runner import RunHandle, Runner
@@ -38,8 +39,8 @@ logger = logging.getLogger(__name__)
 FIRE_BATCH = 200
 FIRE_ROUNDS = 50
 CANCEL_POLL_SECONDS = 0.5
-BACKOFF_FIRST_SECONDS = 0.25
-BACKOFF_MAX_SECONDS = 5.0
+STORE_RETRY = RetryPolicy(backoff_seconds=0.25, backoff_factor=2, max_backoff_seconds=5)
+"""Waits after failed store calls in a row (the database restarting): 0.25, 0.5, 1, 2, 4, 5, 5 s..."""
 FINISH_RETRY_SECONDS = 120.0
 """How long a run's final state is retried while the store is failing, before giving up on it."""
 RECORD_SECONDS = 5.0
@@ -198,7 +199,7 @@ class Engine:
                 deadline = await self._next_deadline(now)
             except Exception as error:
                 failures += 1
-                delay = backoff(failures)
+                delay = backoff_delay(STORE_RETRY, failures)
                 if failures == 1:
                     logger.exception("engine loop failed; retrying in %.2fs", delay)
                 else:
@@ -333,7 +334,7 @@ class Engine:
                 except Exception as error:
                     attempt += 1
                     logger.warning("cannot record the end of run %s (%s); retrying", run_id, error)
-                    await anyio.sleep(backoff(attempt))
+                    await anyio.sleep(backoff_delay(STORE_RETRY, attempt))
         logger.error("gave up recording the end of run %s", run_id)
 
     # -- notices from other instances -------------------------------------------------------
@@ -425,11 +426,6 @@ class Engine:
         except PermissionError:
             return False
         return False
-
-
-def backoff(failures: int) -> float:
-    """Seconds to wait after `failures` failed attempts in a row: 0.25, 0.5, 1, 2, 4, 5, 5..."""
-    return float(min(BACKOFF_FIRST_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS))
 
 
 def new_run(

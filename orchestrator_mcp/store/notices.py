@@ -19,6 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from orchestrator_mcp.domain.retry import RetryPolicy, backoff_delay
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "orchestrator_mcp"
@@ -26,8 +28,7 @@ RECONNECTED = "reconnected"
 """The topic passed to the handler after (re)connecting: anything may have changed meanwhile."""
 KEEPALIVE_SECONDS = 5.0
 CONNECT_TIMEOUT_SECONDS = 10.0
-RETRY_FIRST_SECONDS = 0.2
-RETRY_MAX_SECONDS = 5.0
+RECONNECT = RetryPolicy(backoff_seconds=0.2, backoff_factor=2, max_backoff_seconds=5)
 
 NoticeHandler = Callable[[str], None]
 """Called with a notice's topic (`task`, `run`, `cancel` or `reconnected`); must not block."""
@@ -56,7 +57,7 @@ async def listen(dsn: str, on_notice: NoticeHandler) -> None:
             connection = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_SECONDS)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             failures += 1
-            delay = min(RETRY_FIRST_SECONDS * 2 ** (failures - 1), RETRY_MAX_SECONDS)
+            delay = backoff_delay(RECONNECT, failures)
             if failures == 1:
                 logger.warning("notice listener cannot connect (%s); retrying", error)
             await anyio.sleep(delay)

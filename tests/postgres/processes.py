@@ -1,4 +1,7 @@
-"""Real server processes on a PostgreSQL database, and read-only checks of what they left there."""
+"""Real server processes on a PostgreSQL database, and read-only checks of what they left there.
+
+Stopping them is `kill` (kill -9) and `terminate` (SIGTERM) from tests.reliability.support.
+"""
 
 from __future__ import annotations
 
@@ -44,15 +47,6 @@ def start(url: str, **env: str) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
         env=server_env(url, **env),
     )
-
-
-def stop(process: subprocess.Popen[bytes], *, hard: bool = False) -> None:
-    """kill -9 (`hard`) or SIGTERM, then reap the process."""
-    if process.poll() is None:
-        process.kill() if hard else process.terminate()
-    process.wait(30)
-    assert process.stdin is not None
-    process.stdin.close()
 
 
 async def query(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:

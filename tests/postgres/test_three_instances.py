@@ -18,9 +18,9 @@ from tests.postgres.processes import (
     percentile,
     query,
     start,
-    stop,
     wait_for,
 )
+from tests.reliability.support import kill, terminate
 
 pytestmark = pytest.mark.anyio
 
@@ -61,7 +61,7 @@ async def test_kill_9_of_one_of_three_instances_loses_and_doubles_nothing(pg_url
                 doomed_id,
                 within=60,
             )
-            stop(doomed, hard=True)
+            kill(doomed)
             killed_at = datetime.now(UTC).replace(tzinfo=None)
             with anyio.fail_after(15):
                 while True:
@@ -77,8 +77,9 @@ async def test_kill_9_of_one_of_three_instances_loses_and_doubles_nothing(pg_url
                         break
                     await anyio.sleep(0.2)
         finally:
-            stop(doomed, hard=True)
-            stop(survivor)
+            if doomed.poll() is None:
+                kill(doomed)
+            terminate(survivor)
 
     check = await check_fire_times(pg_url, timedelta(seconds=1))
     after = await check_fire_times(pg_url, timedelta(seconds=1), since=killed_at + timedelta(seconds=1))

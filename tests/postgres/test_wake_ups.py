@@ -21,10 +21,10 @@ from tests.postgres.processes import (
     percentile,
     query,
     start,
-    stop,
     wait_for,
 )
 from tests.postgres.server import Cluster
+from tests.reliability.support import terminate
 
 pytestmark = pytest.mark.anyio
 
@@ -53,7 +53,7 @@ async def busy_a_and_idle_b(url: str) -> AsyncIterator[tuple[Client, subprocess.
             await await_listeners(url, 2)
             yield client, other
         finally:
-            stop(other)
+            terminate(other)
 
 
 async def run_now_elsewhere(client: Client, url: str, other: subprocess.Popen[bytes]) -> float:
