@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import fire, latency, overhead, scale, throughput
+from bench import fire, instances, latency, overhead, scale, throughput
 
 BENCHES: dict[str, Callable[[bool], Awaitable[dict[str, Any]]]] = {
     "fire": fire.run,
@@ -23,6 +23,7 @@ BENCHES: dict[str, Callable[[bool], Awaitable[dict[str, Any]]]] = {
     "scale": scale.run,
     "latency": latency.run,
     "overhead": overhead.run,
+    "instances": instances.run,
 }
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -153,6 +154,102 @@ ROWS: list[Row] = [
         " ms",
         "<= 1 ms",
         _lt(1),
+    ),
+    (
+        "instances",
+        "6 SQLite, 1 instance(s): runs/s",
+        "sqlite.instances_1.throughput.runs_per_second",
+        "",
+        "",
+        None,
+    ),
+    (
+        "instances",
+        "6 SQLite, 1 instance(s): fire p50",
+        "sqlite.instances_1.fire.lateness.p50_ms",
+        " ms",
+        "",
+        None,
+    ),
+    (
+        "instances",
+        "6 SQLite, 1 instance(s): fire p99",
+        "sqlite.instances_1.fire.lateness.p99_ms",
+        " ms",
+        "",
+        None,
+    ),
+    (
+        "instances",
+        "6 SQLite, 3 instance(s): runs/s",
+        "sqlite.instances_3.throughput.runs_per_second",
+        "",
+        "",
+        None,
+    ),
+    (
+        "instances",
+        "6 SQLite, 3 instance(s): fire p50",
+        "sqlite.instances_3.fire.lateness.p50_ms",
+        " ms",
+        "",
+        None,
+    ),
+    (
+        "instances",
+        "6 SQLite, 3 instance(s): fire p99",
+        "sqlite.instances_3.fire.lateness.p99_ms",
+        " ms",
+        "",
+        None,
+    ),
+    (
+        "instances",
+        "6 PostgreSQL, 1 instance(s): runs/s",
+        "postgresql.instances_1.throughput.runs_per_second",
+        "",
+        "",
+        None,
+    ),
+    (
+        "instances",
+        "6 PostgreSQL, 1 instance(s): fire p50",
+        "postgresql.instances_1.fire.lateness.p50_ms",
+        " ms",
+        "",
+        None,
+    ),
+    (
+        "instances",
+        "6 PostgreSQL, 1 instance(s): fire p99",
+        "postgresql.instances_1.fire.lateness.p99_ms",
+        " ms",
+        "",
+        None,
+    ),
+    (
+        "instances",
+        "6 PostgreSQL, 3 instance(s): runs/s",
+        "postgresql.instances_3.throughput.runs_per_second",
+        "",
+        "",
+        None,
+    ),
+    (
+        "instances",
+        "6 PostgreSQL, 3 instance(s): fire p50",
+        "postgresql.instances_3.fire.lateness.p50_ms",
+        " ms",
+        "",
+        None,
+    ),
+    (
+        "instances",
+        "6 PostgreSQL, 3 instance(s): fire p99",
+        "postgresql.instances_3.fire.lateness.p99_ms",
+        " ms",
+        "",
+        None,
     ),
 ]
 

@@ -13,6 +13,7 @@ import anyio
 
 from orchestrator_mcp import __version__
 from orchestrator_mcp.config import Settings
+from orchestrator_mcp.errors import Unavailable
 from orchestrator_mcp.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -84,6 +85,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from(args)
     # Over stdio, stdout carries the protocol: every log line goes to stderr.
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        return run_command(args, settings)
+    except Exception as error:
+        failure = unavailable_in(error)
+        if failure is None:
+            raise
+        print(f"orchestrator-mcp: {failure}", file=sys.stderr)  # e.g. the database cannot be reached
+        return 1
+
+
+def unavailable_in(error: BaseException) -> Unavailable | None:
+    """The `Unavailable` that ended the command, however deep in task-group exception groups."""
+    if isinstance(error, Unavailable):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            if (found := unavailable_in(inner)) is not None:
+                return found
+    return None
+
+
+def run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "token":
         from orchestrator_mcp.token_cli import run_token_command
 

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORCH_", extra="ignore")
 
     database_url: str = Field(default_factory=default_database_url)
+    db_pool_size: int = Field(5, ge=1, le=1000)
+    """PostgreSQL only: connections kept open per instance (as many more may open under load)."""
     catalog: Path | None = None
     max_concurrent_runs: int = Field(8, ge=1, le=10_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

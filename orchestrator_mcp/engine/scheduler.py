@@ -1,9 +1,11 @@
 """The engine loop: fire due tasks, claim queued runs, execute them, keep this instance alive.
 
 The loop sleeps until the earliest of: the next due fire time, the next queued run's `not_before`,
-a poll interval (other processes may have changed the store), or a wake-up from this process (a
-task created, a run finished). Firing and claiming are single transactions in the store, so any
-number of processes can share one database.
+a poll interval (other processes may have changed the store), or a wake-up (a task created or a run
+finished in this process, or, on PostgreSQL, a notice that another instance changed the store).
+Firing and claiming are single transactions in the store, so any number of processes can share one
+database. A store that fails (the database restarting) makes the loop log, back off and retry; it
+never ends the engine.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan, plan_fire
 from orchestrator_mcp.domain.policy import Policy
+from orchestrator_mcp.domain.retry import RetryPolicy, backoff_delay
 from orchestrator_mcp.domain.run import RunStatus, Trigger
 from orchestrator_mcp.domain.schedule import Schedule, apply_jitter
 from orchestrator_mcp.engine.runner import RunHandle, Runner
@@ -36,6 +39,10 @@ logger = logging.getLogger(__name__)
 FIRE_BATCH = 200
 FIRE_ROUNDS = 50
 CANCEL_POLL_SECONDS = 0.5
+STORE_RETRY = RetryPolicy(backoff_seconds=0.25, backoff_factor=2, max_backoff_seconds=5)
+"""Waits after failed store calls in a row (the database restarting): 0.25, 0.5, 1, 2, 4, 5, 5 s..."""
+FINISH_RETRY_SECONDS = 120.0
+"""How long a run's final state is retried while the store is failing, before giving up on it."""
 RECORD_SECONDS = 5.0
 """After the shutdown grace: how long runs told to stop get to record that they were interrupted."""
 
@@ -85,6 +92,7 @@ class Engine:
         self.last_loop_at: datetime | None = None
         self._rng = rng or random.Random()
         self._wake = anyio.Event()
+        self._check_cancels = anyio.Event()
         self._idle = anyio.Event()
         self._runs: TaskGroup | None = None
         self._stopping = False
@@ -115,7 +123,8 @@ class Engine:
                         loops.start_soon(
                             self._every, self.settings.heartbeat_seconds, self._heartbeat_and_reap
                         )
-                        loops.start_soon(self._every, CANCEL_POLL_SECONDS, self._watch_cancellations)
+                        loops.start_soon(self._cancel_watch)
+                        loops.start_soon(self.store.listen, self._on_notice)
                         # Retention runs on the injected clock: it is about the scheduler's time.
                         loops.start_soon(
                             self._every, self.settings.housekeeping_seconds, self.housekeep, self.clock.sleep
@@ -161,18 +170,25 @@ class Engine:
         action: Callable[[], Awaitable[Any]],
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
+        failures = 0
+        name = getattr(action, "__name__", action)
         while True:
             await sleep(seconds)
             try:
                 await action()
-            except Exception:
-                logger.exception(
-                    "engine housekeeping (%s) failed; retrying", getattr(action, "__name__", action)
-                )
+            except Exception as error:
+                failures += 1
+                if failures == 1:  # the whole story once; while it keeps failing, one line each
+                    logger.exception("engine housekeeping (%s) failed; retrying", name)
+                else:
+                    logger.warning("engine housekeeping (%s) failed again (%s); retrying", name, error)
+            else:
+                failures = 0
 
     # -- the loop ---------------------------------------------------------------------------
 
     async def _loop(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             self._wake = anyio.Event()
             now = self.clock.now()
@@ -181,9 +197,21 @@ class Engine:
                 await self.fire_due(now)
                 await self.dispatch(now)
                 deadline = await self._next_deadline(now)
-            except Exception:
-                logger.exception("engine loop failed; retrying")
-                deadline = now + timedelta(seconds=self.settings.poll_interval_seconds)
+            except Exception as error:
+                failures += 1
+                delay = backoff_delay(STORE_RETRY, failures)
+                if failures == 1:
+                    logger.exception("engine loop failed; retrying in %.2fs", delay)
+                else:
+                    logger.warning("engine loop failed again (%s); retrying in %.2fs", error, delay)
+                # Wall-clock time, not the scheduler's clock: it is the store that failed. A wake-up
+                # (the listener reconnected, a stop) cuts the wait short.
+                with anyio.move_on_after(delay):
+                    await self._wake.wait()
+                continue
+            if failures:
+                logger.info("engine loop recovered after %d failed rounds", failures)
+                failures = 0
             await self._sleep_until(deadline)
 
     async def _next_deadline(self, now: datetime) -> datetime:
@@ -273,22 +301,49 @@ class Engine:
                 await self.runner.execute(run, handle)
         except Exception as error:
             logger.exception("run %s crashed", run.id)
-            now = self.clock.now()
             message = f"internal error: {type(error).__name__}: {error}"
             with anyio.CancelScope(shield=True):
-                await self.store.finish_run(
-                    run.id,
-                    {
-                        "status": RunStatus.FAILED.value,
-                        "finished_at": now,
-                        "error": {"step_id": None, "type": "internal", "message": message},
-                    },
-                    now,
-                )
+                await self._record_crash(run.id, message)
         finally:
             self.handles.pop(run.id, None)
             if not self.handles:
                 self._idle.set()
+            self.wake()
+
+    async def _record_crash(self, run_id: str, message: str) -> None:
+        """End a crashed run `failed`; while the store itself is failing, retry with back-off.
+
+        Giving up leaves the run `running` under this instance until it stops, when the others
+        mark it `interrupted`; it never takes the engine down.
+        """
+        attempt = 0
+        with anyio.move_on_after(FINISH_RETRY_SECONDS):
+            while True:
+                now = self.clock.now()
+                try:
+                    await self.store.finish_run(
+                        run_id,
+                        {
+                            "status": RunStatus.FAILED.value,
+                            "finished_at": now,
+                            "error": {"step_id": None, "type": "internal", "message": message},
+                        },
+                        now,
+                    )
+                    return
+                except Exception as error:
+                    attempt += 1
+                    logger.warning("cannot record the end of run %s (%s); retrying", run_id, error)
+                    await anyio.sleep(backoff_delay(STORE_RETRY, attempt))
+        logger.error("gave up recording the end of run %s", run_id)
+
+    # -- notices from other instances -------------------------------------------------------
+
+    def _on_notice(self, topic: str) -> None:
+        """Another instance changed the store (or the listener reconnected): act on it now."""
+        if topic != "task" and topic != "run":
+            self._check_cancels.set()
+        if topic != "cancel":
             self.wake()
 
     # -- cancellation -----------------------------------------------------------------------
@@ -300,6 +355,17 @@ class Engine:
             return False
         handle.cancel(reason)
         return True
+
+    async def _cancel_watch(self) -> None:
+        """Check for cancel requests every `CANCEL_POLL_SECONDS`, or at once when a notice says so."""
+        while True:
+            with anyio.move_on_after(CANCEL_POLL_SECONDS):
+                await self._check_cancels.wait()
+            self._check_cancels = anyio.Event()
+            try:
+                await self._watch_cancellations()
+            except Exception as error:
+                logger.warning("cannot read cancel requests (%s); retrying", error)
 
     async def _watch_cancellations(self) -> None:
         if not self.handles:

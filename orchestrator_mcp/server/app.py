@@ -108,7 +108,7 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Orchestrator]) -> AsyncIterator[Orchestrator]:
-        store = await SqlStore.open(settings.database_url)
+        store = await SqlStore.open(settings.database_url, settings.db_pool_size)
         catalog = Catalog(catalog_connections(settings, downstream), observer=metrics)
         events = RunEvents()
         events.listen(None, updates.on_run_event)

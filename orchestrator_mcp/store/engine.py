@@ -1,4 +1,4 @@
-"""Database engines: SQLite files tuned for many processes, and the schema upgrade path."""
+"""Database engines: SQLite files tuned for many processes, PostgreSQL pools, and the schema upgrade path."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, select, text
+from sqlalchemy import Connection, event, exc, select, text
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
@@ -18,13 +18,28 @@ IMMEDIATE = "orchestrator_immediate"
 """Execution option: open the transaction with `BEGIN IMMEDIATE` (SQLite) to take the write lock first."""
 
 BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_SECONDS = 10
+MIGRATION_LOCK = 0x6F726368
+"""PostgreSQL advisory lock key held while one instance creates or upgrades the schema."""
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for `url`; SQLite gets WAL, a busy timeout and explicit BEGINs."""
+def create_engine(url: str, pool_size: int = 5) -> AsyncEngine:
+    """An async engine for `url`.
+
+    SQLite gets WAL, a busy timeout and explicit BEGINs. PostgreSQL gets a pool of `pool_size`
+    connections checked before use (`pool_pre_ping`), so a database restart costs the next query a
+    reconnect instead of an error.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=30,
+            connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+        )
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +78,9 @@ async def migrate(engine: AsyncEngine) -> int:
         async with engine.connect() as raw:
             conn = await raw.execution_options(**{IMMEDIATE: True})
             async with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    # Instances starting together: one migrates, the others wait and find it done.
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 await conn.run_sync(SQLModel.metadata.create_all)
                 found = await _read_version(conn)
                 if found > SCHEMA_VERSION:
@@ -75,9 +93,20 @@ async def migrate(engine: AsyncEngine) -> int:
                 for version in range(found + 1, SCHEMA_VERSION + 1) if found else ():
                     await UPGRADES[version](conn)
                 await _write_version(conn, found)
-    except OSError as error:
-        raise Unavailable(f"database unreachable: {error}") from error
+    except (OSError, TimeoutError, exc.DBAPIError) as error:
+        # Connection refused, unknown host or database, bad password: say so in one line at start-up.
+        raise Unavailable(f"cannot use the database at {_safe(engine)}: {_reason(error)}") from error
     return found
+
+
+def _safe(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _reason(error: BaseException) -> str:
+    """The driver's own words (SQLAlchemy's wrapper adds a traceback link and the statement)."""
+    cause = getattr(error, "orig", None) or error
+    return f"{type(cause).__name__}: {cause}".strip()
 
 
 async def _read_version(conn: AsyncConnection) -> int:

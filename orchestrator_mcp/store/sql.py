@@ -21,6 +21,7 @@ from sqlmodel import SQLModel
 
 from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan
 from orchestrator_mcp.domain.run import ACTIVE_RUN_STATUSES, RunStatus, TaskStatus
+from orchestrator_mcp.store import notices
 from orchestrator_mcp.store.engine import IMMEDIATE, create_engine, migrate
 from orchestrator_mcp.store.tables import (
     IdempotencyRow,
@@ -127,13 +128,16 @@ class SqlStore:
         self._dialect = engine.dialect.name
 
     @classmethod
-    async def open(cls, url: str) -> SqlStore:
+    async def open(cls, url: str, pool_size: int = 5) -> SqlStore:
         """Connect to `url` and bring its schema up to date.
 
         The migration is not cut by cancellation (a signal during start-up): a connection abandoned
         mid-statement would keep its driver thread, and with it the process, alive.
+
+        Raises:
+            Unavailable: the database cannot be reached or used, or is newer than this server.
         """
-        engine = create_engine(url)
+        engine = create_engine(url, pool_size)
         try:
             with anyio.CancelScope(shield=True):
                 await migrate(engine)
@@ -165,6 +169,20 @@ class SqlStore:
             async with self.engine.connect() as conn:
                 yield conn
 
+    async def _notify(self, conn: AsyncConnection, topic: str, subject: str) -> None:
+        """Tell the other instances (PostgreSQL) once this transaction commits; SQLite ones poll."""
+        if self._dialect == "postgresql":
+            await notices.notify(conn, topic, subject)
+
+    async def listen(self, on_notice: notices.NoticeHandler) -> None:
+        """Call `on_notice` with the topic of each notice other instances send, until cancelled.
+
+        On SQLite there are none (processes poll the file): this just waits to be cancelled.
+        """
+        if self._dialect != "postgresql":
+            await anyio.sleep_forever()
+        await notices.listen(notices.listener_dsn(self.engine.url), on_notice)
+
     def _insert(self, table: Table) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
 
@@ -177,6 +195,7 @@ class SqlStore:
     async def insert_task(self, task: TaskRow) -> None:
         async with self._write() as conn:
             await conn.execute(insert(TASKS).values(**task.model_dump()))
+            await self._notify(conn, "task", task.id)
 
     async def get_task(self, task_id: str) -> TaskRow | None:
         async with self._read() as conn:
@@ -219,6 +238,7 @@ class SqlStore:
         async with self._write() as conn:
             await conn.execute(update(TASKS).where(TASKS.c.id == task_id).values(**values))
             row = (await conn.execute(select(TASKS).where(TASKS.c.id == task_id))).first()
+            await self._notify(conn, "task", task_id)
         return None if row is None else _model(TaskRow, row)
 
     async def delete_task(self, task_id: str) -> None:
@@ -229,6 +249,7 @@ class SqlStore:
             await conn.execute(delete(STEPS).where(STEPS.c.run_id.in_(runs)))
             await conn.execute(delete(RUNS).where(RUNS.c.task_id == task_id))
             await conn.execute(delete(TASKS).where(TASKS.c.id == task_id))
+            await self._notify(conn, "task", task_id)
 
     async def count_tasks(self, owner: str | None, status: str) -> int:
         stmt = select(func.count()).select_from(TASKS).where(TASKS.c.status == status)
@@ -287,6 +308,8 @@ class SqlStore:
                     .values(next_run_at=bindparam("new_next"), status=bindparam("new_status"), updated_at=now)
                 )
                 await conn.execute(move, moves)
+            if queued:  # an instance with free slots may start them before this one gets to
+                await self._notify(conn, "run", "fired")
         return queued
 
     async def _active_runs(self, conn: AsyncConnection, task_ids: list[str]) -> dict[str, ActiveRuns]:
@@ -322,12 +345,14 @@ class SqlStore:
             .where(RUNS.c.task_id == task_id, RUNS.c.status == RunStatus.RUNNING.value)
             .values(cancel_requested=True)
         )
+        await self._notify(conn, "cancel", task_id)
 
     # -- runs --------------------------------------------------------------------------------
 
     async def insert_run(self, run: RunRow) -> None:
         async with self._write() as conn:
             await conn.execute(insert(RUNS).values(**run.model_dump()))
+            await self._notify(conn, "run", run.id)
 
     async def get_run(self, run_id: str) -> RunRow | None:
         async with self._read() as conn:
@@ -386,10 +411,15 @@ class SqlStore:
             stmt = stmt.with_for_update(skip_locked=True, of=RUNS)
         claimed: list[RunRow] = []
         async with self._write() as conn:
+            candidates = [_model(RunRow, row) for row in await conn.execute(stmt)]
+            idle: set[str] | None = None
+            if self._dialect == "postgresql":
+                idle = await self._lock_idle_tasks(conn, {run.task_id for run in candidates if run.exclusive})
             exclusive_started: set[str] = set()
-            for row in await conn.execute(stmt):
-                run = _model(RunRow, row)
+            for run in candidates:
                 if len(claimed) >= limit or (run.exclusive and run.task_id in exclusive_started):
+                    continue
+                if run.exclusive and idle is not None and run.task_id not in idle:
                     continue
                 run.status, run.started_at, run.instance_id = RunStatus.RUNNING.value, now, instance_id
                 claimed.append(run)
@@ -403,6 +433,24 @@ class SqlStore:
                 )
         return claimed
 
+    async def _lock_idle_tasks(self, conn: AsyncConnection, task_ids: set[str]) -> set[str]:
+        """PostgreSQL: lock these tasks (skipping locked ones); those of them with no running run.
+
+        Two instances may each have picked a different queued run of one exclusive task before
+        either committed; whoever locks the task first claims, and the other, on taking the lock
+        later, sees the committed running run (each statement reads the latest commits).
+        """
+        if not task_ids:
+            return set()
+        lock = select(TASKS.c.id).where(TASKS.c.id.in_(sorted(task_ids))).with_for_update(skip_locked=True)
+        locked = [row[0] for row in await conn.execute(lock)]
+        if not locked:
+            return set()
+        running = select(RUNS.c.task_id).where(
+            RUNS.c.task_id.in_(locked), RUNS.c.status == RunStatus.RUNNING.value
+        )
+        return set(locked) - {row[0] for row in await conn.execute(running)}
+
     async def next_ready_at(self) -> datetime | None:
         """The earliest `not_before` among queued runs."""
         stmt = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == RunStatus.QUEUED.value)
@@ -412,6 +460,8 @@ class SqlStore:
     async def update_run(self, run_id: str, values: dict[str, Any]) -> None:
         async with self._write() as conn:
             await conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values))
+            if values.get("cancel_requested"):
+                await self._notify(conn, "cancel", run_id)
 
     async def finish_run(self, run_id: str, values: dict[str, Any], now: datetime) -> RunRow | None:
         """Store a run's final state and fold it into its task's counters, in one transaction.
@@ -474,6 +524,7 @@ class SqlStore:
             running = [row[0] for row in await conn.execute(ids)]
             if running:
                 await conn.execute(update(RUNS).where(RUNS.c.id.in_(running)).values(cancel_requested=True))
+                await self._notify(conn, "cancel", task_id)
             return running
 
     async def cancel_requested(self, run_ids: Iterable[str]) -> set[str]:

@@ -57,6 +57,15 @@ def test_no_auth_is_refused_on_a_host_other_machines_can_reach(database_url: str
     assert "--no-auth is allowed on a loopback host only" in refused.stderr
 
 
+def test_a_database_that_cannot_be_reached_is_one_line_and_exit_1() -> None:
+    nowhere = f"postgresql+asyncpg://orchestrator@127.0.0.1:{free_port()}/orchestrator"
+    for command in (["serve"], ["token", "list"]):
+        failed = cli(nowhere, *command)
+        assert failed.returncode == 1
+        assert failed.stderr.startswith("orchestrator-mcp: cannot use the database at postgresql+asyncpg://")
+        assert "Traceback" not in failed.stderr and "Connect call failed" in failed.stderr
+
+
 def start_server(database_url: str, port: int, stderr: Path) -> subprocess.Popen[bytes]:
     with stderr.open("wb") as sink:  # the child keeps its own descriptor
         return subprocess.Popen(

@@ -19,7 +19,10 @@ NEW_INDEXES = {"ix_runs_recent", "ix_runs_task_recent", "ix_runs_owner_recent", 
 async def indexes(database_url: str) -> set[str]:
     engine = create_engine(database_url)
     async with engine.connect() as conn:
-        rows = await conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'"))
+        if engine.dialect.name == "sqlite":
+            rows = await conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'"))
+        else:
+            rows = await conn.execute(text("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"))
         names = {row[0] for row in rows}
     await engine.dispose()
     return names
@@ -57,8 +60,8 @@ async def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_rows(data
     assert task is not None and task.title == "kept"
 
 
-async def test_listing_pages_use_an_index_instead_of_sorting(database_url: str) -> None:
-    store = await SqlStore.open(database_url)
+async def test_listing_pages_use_an_index_instead_of_sorting(sqlite_url: str) -> None:
+    store = await SqlStore.open(sqlite_url)
     async with store.engine.connect() as conn:
         plan = await conn.execute(
             text("EXPLAIN QUERY PLAN SELECT * FROM runs ORDER BY queued_at DESC, id DESC LIMIT 51")

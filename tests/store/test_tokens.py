@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from orchestrator_mcp.store.engine import create_engine, migrate
 from orchestrator_mcp.store.sql import SqlStore
@@ -53,6 +53,6 @@ async def test_a_version_2_database_gains_the_tokens_table(database_url: str) ->
     assert await migrate(engine) == 2
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT version FROM schema_version"))).scalar_one() == SCHEMA_VERSION
-        tables = {row[0] for row in await conn.execute(text("SELECT name FROM sqlite_master"))}
+        tables = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
     await engine.dispose()
     assert "tokens" in tables and SCHEMA_VERSION == 3

@@ -1,0 +1,137 @@
+"""Real server processes on a PostgreSQL database, and read-only checks of what they left there.
+
+Stopping them is `kill` (kill -9) and `terminate` (SIGTERM) from tests.reliability.support.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+import asyncpg
+from mcp import Client, StdioServerParameters
+
+from tests.postgres.server import plain
+from tests.reliability.support import QUIET
+
+
+def server_env(url: str, **extra: str) -> dict[str, str]:
+    return {**os.environ, "ORCH_DATABASE_URL": url, **QUIET, **extra}
+
+
+@asynccontextmanager
+async def connect(url: str, **env: str) -> AsyncIterator[Client]:
+    """A server process driven by the SDK's client over stdio; it exits when the client closes."""
+    parameters = StdioServerParameters(
+        command=sys.executable, args=["-m", "orchestrator_mcp", "serve"], env=server_env(url, **env)
+    )
+    async with Client(parameters) as client:
+        yield client
+
+
+def start(url: str, **env: str) -> subprocess.Popen[bytes]:
+    """A server process with nobody talking to it: its stdin stays open, so only the engine works."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator_mcp", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=server_env(url, **env),
+    )
+
+
+async def query(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(plain(url))
+    try:
+        return list(await connection.fetch(sql, *args))
+    finally:
+        await connection.close()
+
+
+async def wait_for(url: str, sql: str, *args: Any, within: float = 20) -> list[asyncpg.Record]:
+    """Poll until `sql` returns rows (tolerating a schema that does not exist yet)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            rows = await query(url, sql, *args)
+        except asyncpg.UndefinedTableError:
+            rows = []
+        if rows:
+            return rows
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing matched {sql!r} within {within}s")
+        await anyio.sleep(0.05)
+
+
+async def instance_of(url: str, process: subprocess.Popen[bytes]) -> str:
+    rows = await wait_for(url, "SELECT id FROM instances WHERE pid = $1", process.pid)
+    return str(rows[0]["id"])
+
+
+async def await_listeners(url: str, count: int) -> None:
+    """Wait (at most 20 s) until `count` sessions listen for notices on this database."""
+    with anyio.fail_after(20):
+        while True:
+            if await listeners(url) >= count:
+                return
+            await anyio.sleep(0.05)
+
+
+async def listeners(url: str) -> int:
+    """Sessions of this database that are listening for notices."""
+    rows = await query(
+        url,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'",
+    )
+    return int(rows[0]["n"])
+
+
+@dataclass
+class FireCheck:
+    """Every fire time of each interval task between its first and last: at most one run, none lost."""
+
+    fire_times: int = 0
+    duplicates: list[tuple[str, datetime]] = field(default_factory=list)
+    lost: list[tuple[str, datetime]] = field(default_factory=list)
+    lateness: list[float] = field(default_factory=list)
+
+
+async def check_fire_times(url: str, step: timedelta, since: datetime | None = None) -> FireCheck:
+    """Fire times (from `since`, when given) by `schedule` runs; lateness = start minus fire time."""
+    rows = await query(
+        url,
+        "SELECT task_id, scheduled_for, started_at, fire_key FROM runs "
+        "WHERE trigger = 'schedule' AND fire_key NOT LIKE 'missed:%'",
+    )
+    check = FireCheck()
+    by_task: dict[str, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
+    for row in rows:
+        if since is not None and row["scheduled_for"] < since:
+            continue
+        by_task[row["task_id"]][row["scheduled_for"]] += 1
+        if row["started_at"] is not None:
+            check.lateness.append((row["started_at"] - row["scheduled_for"]).total_seconds())
+    for task_id, times in by_task.items():
+        check.duplicates += [(task_id, moment) for moment, n in times.items() if n > 1]
+        moment, last = min(times), max(times)
+        while moment <= last:
+            check.fire_times += 1
+            if moment not in times:
+                check.lost.append((task_id, moment))
+            moment += step
+    return check
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
