@@ -145,6 +145,17 @@ def idle_tasks(count: int, now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
+def manual_backlog(tasks: int, runs: int, now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """`tasks` manual tasks (overlap `allow`) and about `runs` queued runs spread over them."""
+    rows = []
+    for i in range(tasks):
+        task = task_template({"kind": "manual"}, now, {"overlap": "allow"})
+        task["id"] = f"{task['id']}{i:03d}"
+        rows.append(task)
+    share = -(-runs // tasks)
+    return rows, [run for task in rows for run in queued_runs(task, share, now)]
+
+
 def queued_runs(task: dict[str, Any], count: int, now: datetime) -> list[dict[str, Any]]:
     """`count` manual runs of `task`, queued and ready, as `run_now` inserts them."""
     policy = Policy.model_validate(task["policy"])

@@ -37,7 +37,7 @@ import asyncpg
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
-from bench.common import queued_runs, summary_ms, task_template, temp_database, utcnow
+from bench.common import manual_backlog, summary_ms, task_template, temp_database, utcnow
 from orchestrator_mcp.store.sql import RUNS, TASKS, SqlStore
 
 TASKS_COUNT = 100
@@ -118,15 +118,10 @@ async def throughput(backend: str, count: int, duration: float) -> dict[str, Any
         store = await SqlStore.open(url)
         try:
             now = utcnow()
-            tasks = []
-            for i in range(TASKS_COUNT):
-                task = task_template({"kind": "manual"}, now, {"overlap": "allow"})
-                task["id"] = f"{task['id']}{i:03d}"
-                tasks.append(task)
             backlog = int(BACKLOG_PER_SECOND * (duration + WARMUP_SECONDS + 5))
-            share = -(-backlog // TASKS_COUNT)
+            tasks, runs = manual_backlog(TASKS_COUNT, backlog, now)
             await insert_all(store, TASKS, tasks)
-            await insert_all(store, RUNS, [row for task in tasks for row in queued_runs(task, share, now)])
+            await insert_all(store, RUNS, runs)
             async with processes(url, count, store):
                 window_start = utcnow() + timedelta(seconds=WARMUP_SECONDS)
                 await anyio.sleep(WARMUP_SECONDS + duration)

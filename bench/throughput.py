@@ -19,9 +19,8 @@ from bench.common import (
     count_status,
     create_schema,
     insert_rows,
-    queued_runs,
+    manual_backlog,
     sync_engine,
-    task_template,
     temp_database,
     utcnow,
 )
@@ -40,14 +39,8 @@ async def measure(duration: float, max_concurrent_runs: int) -> dict[str, Any]:
         engine = sync_engine(path)
         try:
             now = utcnow()
-            tasks = []
-            for i in range(TASKS_COUNT):
-                task = task_template({"kind": "manual"}, now, {"overlap": "allow"})
-                task["id"] = f"{task['id']}{i:03d}"
-                tasks.append(task)
             backlog = int(BACKLOG_PER_SECOND * (duration + WARMUP_SECONDS + 1))
-            share = -(-backlog // TASKS_COUNT)
-            runs = [row for task in tasks for row in queued_runs(task, share, now)]
+            tasks, runs = manual_backlog(TASKS_COUNT, backlog, now)
             insert_rows(engine, TASKS, tasks)
             insert_rows(engine, RUNS, runs)
             counter = Counter()

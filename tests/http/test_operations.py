@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import anyio
 import httpx2
 import pytest
@@ -31,9 +28,8 @@ def sample(metrics: str, name: str) -> float:
     return 0.0
 
 
-async def test_health_says_live_and_ready_and_503_while_the_database_is_unreachable(
-    settings: Settings, tmp_path: Path
-) -> None:
+async def test_health_says_live_and_ready(settings: Settings) -> None:
+    """503 while the database is down: tests/postgres/test_health.py (a server that can really stop)."""
     async with serving(settings) as server:
         assert (await get(f"{server.base_url}/health/live")).json() == {"status": "live"}
         ready = await get(f"{server.base_url}/health/ready")
@@ -41,25 +37,6 @@ async def test_health_says_live_and_ready_and_503_while_the_database_is_unreacha
         body = ready.json()
         assert body["database"]["ok"] and body["scheduler"]["ok"]
         assert body["catalog"]["servers_available"] == body["catalog"]["servers_total"] == 2
-
-        # Make the database file unreadable for a moment: put garbage where it was.
-        database = tmp_path / "orchestrator.db"
-        saved = tmp_path / "saved.db"
-        await server.service.store.engine.dispose()
-        shutil.copy(database, saved)
-        database.write_bytes(b"this is not a database" * 100)
-        await server.service.store.engine.dispose()
-        try:
-            broken = await get(f"{server.base_url}/health/ready")
-            assert broken.status_code == 503
-            assert broken.json()["database"]["ok"] is False
-            assert (await get(f"{server.base_url}/health/live")).status_code == 200
-            assert (await get(f"{server.base_url}/metrics")).status_code == 503
-        finally:
-            await server.service.store.engine.dispose()
-            shutil.copy(saved, database)
-            await server.service.store.engine.dispose()
-        assert (await get(f"{server.base_url}/health/ready")).status_code == 200
 
 
 async def test_metrics_count_tool_calls_runs_lateness_and_downstream_calls(settings: Settings) -> None:

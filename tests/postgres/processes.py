@@ -1,52 +1,22 @@
 """Real server processes on a PostgreSQL database, and read-only checks of what they left there.
 
-Stopping them is `kill` (kill -9) and `terminate` (SIGTERM) from tests.reliability.support.
+Starting them (`connect`, `start`, given the URL) and stopping them (`kill`, `terminate`) is
+tests.reliability.support's.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
 import asyncpg
-from mcp import Client, StdioServerParameters
 
 from tests.postgres.server import plain
-from tests.reliability.support import QUIET
-
-
-def server_env(url: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "ORCH_DATABASE_URL": url, **QUIET, **extra}
-
-
-@asynccontextmanager
-async def connect(url: str, **env: str) -> AsyncIterator[Client]:
-    """A server process driven by the SDK's client over stdio; it exits when the client closes."""
-    parameters = StdioServerParameters(
-        command=sys.executable, args=["-m", "orchestrator_mcp", "serve"], env=server_env(url, **env)
-    )
-    async with Client(parameters) as client:
-        yield client
-
-
-def start(url: str, **env: str) -> subprocess.Popen[bytes]:
-    """A server process with nobody talking to it: its stdin stays open, so only the engine works."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator_mcp", "serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=server_env(url, **env),
-    )
 
 
 async def query(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:

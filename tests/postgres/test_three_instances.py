@@ -13,14 +13,12 @@ import pytest
 from tests.conftest import call_ok
 from tests.postgres.processes import (
     check_fire_times,
-    connect,
     instance_of,
     percentile,
     query,
-    start,
     wait_for,
 )
-from tests.reliability.support import kill, terminate
+from tests.reliability.support import connect, kill, start, terminate
 
 pytestmark = pytest.mark.anyio
 

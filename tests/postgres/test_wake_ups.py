@@ -16,15 +16,13 @@ from tests.conftest import call_ok
 from tests.postgres.processes import (
     await_listeners,
     check_fire_times,
-    connect,
     instance_of,
     percentile,
     query,
-    start,
     wait_for,
 )
 from tests.postgres.server import Cluster
-from tests.reliability.support import terminate
+from tests.reliability.support import connect, start, terminate
 
 pytestmark = pytest.mark.anyio
 

@@ -22,12 +22,14 @@ from mcp import Client, StdioServerParameters
 QUIET = {"ORCH_LOG_LEVEL": "ERROR", "ORCH_HEARTBEAT_SECONDS": "1", "ORCH_POLL_INTERVAL_SECONDS": "0.2"}
 
 
-def server_env(database: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{database}", **QUIET, **extra}
+def server_env(database: Path | str, **extra: str) -> dict[str, str]:
+    """The environment of a server on a SQLite file (a Path) or on a database URL (a str)."""
+    url = database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
+    return {**os.environ, "ORCH_DATABASE_URL": url, **QUIET, **extra}
 
 
 @asynccontextmanager
-async def connect(database: Path, mode: str = "legacy", **env: str) -> AsyncIterator[Client]:
+async def connect(database: Path | str, mode: str = "legacy", **env: str) -> AsyncIterator[Client]:
     """A server process driven by the SDK's client over stdio; it exits when the client closes."""
     parameters = StdioServerParameters(
         command=sys.executable, args=["-m", "orchestrator_mcp", "serve"], env=server_env(database, **env)
@@ -36,7 +38,7 @@ async def connect(database: Path, mode: str = "legacy", **env: str) -> AsyncIter
         yield client
 
 
-def start(database: Path, **env: str) -> subprocess.Popen[bytes]:
+def start(database: Path | str, **env: str) -> subprocess.Popen[bytes]:
     """A server process with nobody talking to it: its stdin stays open, so only the engine works."""
     return subprocess.Popen(
         [sys.executable, "-m", "orchestrator_mcp", "serve"],
