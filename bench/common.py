@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -13,10 +14,13 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from subprocess import DEVNULL
 from typing import Any
 
 import anyio
+import httpx2
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import Engine, create_engine, event, insert, select
 
 from orchestrator_mcp.domain.policy import Policy
@@ -259,6 +263,44 @@ async def stdio_server(database_url: str, **env: str) -> AsyncIterator[Client]:
     """`python -m orchestrator_mcp serve` over stdio, through the SDK client."""
     async with Client(stdio_parameters(database_url, **env)) as client:
         yield client
+
+
+@asynccontextmanager
+async def http_server(database_url: str, auth: bool = True) -> AsyncIterator[Client]:
+    """`orchestrator-mcp serve --transport http` on a free loopback port (with a bearer token made by
+    `token create`, or `--no-auth`), through the SDK client over streamable HTTP."""
+    env = {**os.environ, "ORCH_DATABASE_URL": database_url, "ORCH_LOG_LEVEL": "WARNING"}
+    command = [sys.executable, "-m", "orchestrator_mcp"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve = [*command, "serve", "--transport", "http", "--port", str(port)]
+    headers = {}
+    if auth:
+        scopes = "tasks:read,tasks:write,runs:read,runs:write,catalog:read"
+        made = await anyio.run_process(
+            [*command, "token", "create", "--principal", "local", "--scopes", scopes], env=env
+        )
+        headers["Authorization"] = f"Bearer {made.stdout.decode().strip().splitlines()[-1]}"
+    else:
+        serve.append("--no-auth")
+    server = await anyio.open_process(serve, env=env, stdin=None, stdout=DEVNULL, stderr=DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http:
+            with anyio.fail_after(30):
+                while True:
+                    try:
+                        if (await http.get(f"{base}/health/ready")).status_code == 200:
+                            break
+                    except httpx2.TransportError:
+                        pass
+                    await anyio.sleep(0.1)
+            async with Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
+                yield client
+    finally:
+        server.terminate()
+        await server.wait()
 
 
 def children_pids() -> list[int]:

@@ -1,8 +1,9 @@
-"""Tool latency over stdio: `get_task` and `list_runs` (limit 50) with N runs stored.
+"""Tool latency over stdio and over HTTP: `get_task` and `list_runs` (limit 50) with N runs stored.
 
-The server is `python -m orchestrator_mcp serve` in a subprocess, driven by the SDK client.
-`list_catalog` of the core server (no database read) is the floor of a tool call over stdio (`ping`
-is not offered by the 2026 protocol the client negotiates). HTTP is not built yet: "not available".
+The server is `python -m orchestrator_mcp serve` in a subprocess (stdio, or `--transport http` with a
+bearer token on a loopback port), driven by the SDK client. `list_catalog` of the core server (no
+database read) is the floor of a tool call over each transport (`ping` is not offered by the 2026
+protocol the client negotiates).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mcp import Client
+
 from bench.common import (
     create_schema,
     finished_runs,
+    http_server,
     insert_rows,
     stdio_server,
     summary_ms,
@@ -54,32 +58,41 @@ async def measure(runs: int, repeat: int) -> dict[str, Any]:
             insert_rows(engine, RUNS, finished_runs(tasks, runs, now))
         finally:
             engine.dispose()
-        rng = random.Random(7)
         ids = [task["id"] for task in tasks]
-        one_task = ids[0]
         async with stdio_server(url) as client:
+            stdio = await calls(client, ids, repeat)
+        async with http_server(url) as client:
+            http = await calls(client, ids, repeat)
+        async with http_server(url, auth=False) as client:
+            http_no_auth = await calls(client, ids, repeat)
+    return {"runs": runs, "stdio": stdio, "http": http, "http_no_auth": http_no_auth}
 
-            async def get_task() -> Any:
-                result = await client.call_tool("get_task", {"task_id": rng.choice(ids)})
-                assert not result.is_error
-                return result
 
-            async def list_catalog() -> Any:
-                return await client.call_tool("list_catalog", {"server": "core"})
+async def calls(client: Client, ids: list[str], repeat: int) -> dict[str, Any]:
+    """The latency of each measured call through `client`."""
+    rng = random.Random(7)
+    one_task = ids[0]
 
-            async def list_runs() -> Any:
-                return await client.call_tool("list_runs", {"limit": 50})
+    async def get_task() -> Any:
+        result = await client.call_tool("get_task", {"task_id": rng.choice(ids)})
+        assert not result.is_error, result
+        return result
 
-            async def list_task_runs() -> Any:
-                return await client.call_tool("list_runs", {"task_id": one_task, "limit": 50})
+    async def list_catalog() -> Any:
+        return await client.call_tool("list_catalog", {"server": "core"})
 
-            results = {
-                "list_catalog_no_db": await timed(list_catalog, repeat),
-                "get_task": await timed(get_task, repeat),
-                "list_runs_limit_50": await timed(list_runs, max(repeat // 2, 20)),
-                "list_runs_of_a_task_limit_50": await timed(list_task_runs, max(repeat // 2, 20)),
-            }
-    return {"runs": runs, "transport": "stdio", **results, "http": "not available (no HTTP transport yet)"}
+    async def list_runs() -> Any:
+        return await client.call_tool("list_runs", {"limit": 50})
+
+    async def list_task_runs() -> Any:
+        return await client.call_tool("list_runs", {"task_id": one_task, "limit": 50})
+
+    return {
+        "list_catalog_no_db": await timed(list_catalog, repeat),
+        "get_task": await timed(get_task, repeat),
+        "list_runs_limit_50": await timed(list_runs, max(repeat // 2, 20)),
+        "list_runs_of_a_task_limit_50": await timed(list_task_runs, max(repeat // 2, 20)),
+    }
 
 
 async def run(quick: bool) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+import anyio
 from mcp import Client
 
 from bench.common import create_schema, temp_database
@@ -68,6 +69,23 @@ async def orchestrated(repeat: int) -> tuple[list[float], list[float]]:
     return calls, runs
 
 
+async def sdk_calls_per_second(mode: str, calls: int) -> dict[str, float]:
+    """The ceiling any run rate meets: `core.noop` calls/s through `mcp.Client`, nothing else running."""
+    async with Client(create_core_server(), mode=mode) as client:
+        for _ in range(20):
+            await client.call_tool("noop", {})
+        started = time.perf_counter()
+        for _ in range(calls):
+            await client.call_tool("noop", {})
+        sequential = calls / (time.perf_counter() - started)
+        started = time.perf_counter()
+        async with anyio.create_task_group() as group:
+            for _ in range(calls):
+                group.start_soon(client.call_tool, "noop", {})
+        concurrent = calls / (time.perf_counter() - started)
+    return {"sequential": round(sequential), "concurrent": round(concurrent)}
+
+
 async def run(quick: bool) -> dict[str, Any]:
     repeat = 10 if quick else 40
     direct_s = statistics.median(await direct(repeat))
@@ -80,5 +98,9 @@ async def run(quick: bool) -> dict[str, Any]:
         "run_duration_ms": round(run_s * 1000, 2),
         "overhead_per_step_ms": round((call_s - direct_s) / STEPS * 1000, 2),
         "overhead_per_step_in_run_ms": round((run_s - direct_s) / STEPS * 1000, 2),
-        "note": "in-process core server; downstream stdio servers are not in the catalog yet",
+        "sdk_calls_per_s": {
+            "2025-11-25": await sdk_calls_per_second("legacy", 500 if quick else 2000),
+            "2026-07-28": await sdk_calls_per_second("2026-07-28", 500 if quick else 2000),
+        },
+        "note": "in-process core server",
     }

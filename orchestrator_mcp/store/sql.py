@@ -7,6 +7,7 @@ call never meets "database is locked": it waits its turn, up to the busy timeout
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -185,6 +186,16 @@ class SqlStore:
 
     def _insert(self, table: Table) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    @functools.cached_property
+    def _step_upsert(self) -> Any:
+        """Insert a step record or overwrite it; built once (building it costs more than running it)."""
+        upsert = self._insert(STEPS)
+        keys = ("run_id", "seq")
+        return upsert.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={column.name: upsert.excluded[column.name] for column in STEPS.c if column.name not in keys},
+        )
 
     async def ping(self) -> None:
         async with self._read() as conn:
@@ -625,12 +636,7 @@ class SqlStore:
                 updates.setdefault(keys, []).append({"run_key": item.run_id, **values})
         async with self._write() as conn:
             if steps:
-                upsert = self._insert(STEPS)
-                upsert = upsert.on_conflict_do_update(
-                    index_elements=["run_id", "seq"],
-                    set_={name: upsert.excluded[name] for name in steps[0] if name not in ("run_id", "seq")},
-                )
-                await conn.execute(upsert, steps)
+                await conn.execute(self._step_upsert, steps)
             if logs:
                 await conn.execute(insert(LOGS), logs)
             for keys, rows in updates.items():
