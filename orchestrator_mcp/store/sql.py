@@ -474,42 +474,57 @@ class SqlStore:
             if values.get("cancel_requested"):
                 await self._notify(conn, "cancel", run_id)
 
-    async def finish_run(self, run_id: str, values: dict[str, Any], now: datetime) -> RunRow | None:
+    async def finish_run(self, run_id: str, values: dict[str, Any], now: datetime) -> bool:
         """Store a run's final state and fold it into its task's counters, in one transaction.
 
-        Returns the run, or None if it had already ended (e.g. cancelled while queued).
+        Returns False if the run had already ended (e.g. cancelled while queued).
         """
         status = RunStatus(values["status"])
         async with self._write() as conn:
-            result = await conn.execute(
-                update(RUNS).where(RUNS.c.id == run_id, RUNS.c.status.in_(ACTIVE)).values(**values)
-            )
-            if result.rowcount == 0:
-                return None
-            run = _model(RunRow, (await conn.execute(select(RUNS).where(RUNS.c.id == run_id))).one())
-            await self._count_run(conn, run, status, now)
-        return run
+            ended = (
+                await conn.execute(
+                    update(RUNS)
+                    .where(RUNS.c.id == run_id, RUNS.c.status.in_(ACTIVE))
+                    .values(**values)
+                    .returning(RUNS.c.task_id, RUNS.c.started_at)
+                )
+            ).first()
+            if ended is None:
+                return False
+            if status is not RunStatus.SKIPPED:
+                await self._count_run(conn, ended.task_id, ended.started_at or now, status, now)
+        return True
 
-    async def _count_run(self, conn: AsyncConnection, run: RunRow, status: RunStatus, now: datetime) -> None:
-        row = (await conn.execute(select(TASKS).where(TASKS.c.id == run.task_id))).first()
-        if row is None or status is RunStatus.SKIPPED:
-            return
-        task = _model(TaskRow, row)
+    async def _count_run(
+        self, conn: AsyncConnection, task_id: str, last_run_at: datetime, status: RunStatus, now: datetime
+    ) -> None:
+        """Add an ended run to its task's counters (in SQL: no read first), pausing the task when
+        `pause_after_failures` failures in a row are reached."""
         failed = status.is_failure
-        streak = task.consecutive_failures + 1 if failed else 0
-        values: dict[str, Any] = {
-            "run_count": task.run_count + 1,
-            "success_count": task.success_count + (status is RunStatus.SUCCEEDED),
-            "failure_count": task.failure_count + failed,
-            "consecutive_failures": streak,
-            "last_run_at": run.started_at or now,
-            "last_run_status": status.value,
-        }
-        limit = task.policy.get("pause_after_failures")
-        if failed and limit and streak >= limit and task.status == TaskStatus.ACTIVE.value:
-            values["status"] = TaskStatus.PAUSED.value
-            values["updated_at"] = now
-        await conn.execute(update(TASKS).where(TASKS.c.id == task.id).values(**values))
+        counted = (
+            await conn.execute(
+                update(TASKS)
+                .where(TASKS.c.id == task_id)
+                .values(
+                    run_count=TASKS.c.run_count + 1,
+                    success_count=TASKS.c.success_count + int(status is RunStatus.SUCCEEDED),
+                    failure_count=TASKS.c.failure_count + int(failed),
+                    consecutive_failures=TASKS.c.consecutive_failures + 1 if failed else 0,
+                    last_run_at=last_run_at,
+                    last_run_status=status.value,
+                )
+                .returning(TASKS.c.consecutive_failures, TASKS.c.policy, TASKS.c.status)
+            )
+        ).first()
+        if counted is None or not failed:
+            return
+        limit = (counted.policy or {}).get("pause_after_failures")
+        if limit and counted.consecutive_failures >= limit and counted.status == TaskStatus.ACTIVE.value:
+            await conn.execute(
+                update(TASKS)
+                .where(TASKS.c.id == task_id)
+                .values(status=TaskStatus.PAUSED.value, updated_at=now)
+            )
 
     async def cancel_queued(self, run_id: str, values: dict[str, Any]) -> bool:
         """End a queued run as cancelled; False if it was no longer queued."""
