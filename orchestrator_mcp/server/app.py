@@ -146,7 +146,6 @@ def build_server(
                     catalog.close()
                     group.cancel_scope.cancel()
         finally:
-            state.pop("service", None)
             await store.close()
 
     mcp: MCPServer[Orchestrator] = MCPServer(
