@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -14,10 +13,10 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.session import IncomingMessage
-from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import ResourceUpdatedNotification, TextResourceContents
 
 from tests.conftest import call_error, call_ok, echo_pipeline
+from tests.watching import watch_a_run
 
 pytestmark = pytest.mark.anyio
 
@@ -187,36 +186,5 @@ async def test_a_subscriber_hears_a_run_that_another_process_executes(database_u
         serve(database_url, mode) as worker,
         Client(watcher_parameters, mode=mode, message_handler=on_message) as watcher,
     ):
-        task = await call_ok(
-            worker,
-            "schedule_task",
-            {
-                "title": "watched from afar",
-                "schedule": {"kind": "manual"},
-                "pipeline": [
-                    {"id": f"s{i}", "uses": "core.sleep", "with": {"seconds": 0.6}} for i in range(3)
-                ],
-            },
-        )
-        run = await call_ok(worker, "run_now", {"task_id": task["id"]})
-        uri = f"orchestrator://runs/{run['id']}"
-        async with anyio.create_task_group() as group:
-            if mode == "legacy":
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", MCPDeprecationWarning)
-                    await watcher.subscribe_resource(uri)
-            else:
-
-                async def listen() -> None:
-                    async with watcher.listen(resource_subscriptions=[uri]) as subscription:
-                        heard.extend([getattr(event, "uri", "") async for event in subscription])
-
-                group.start_soon(listen)
-            with anyio.fail_after(15):
-                while True:
-                    if (await call_ok(worker, "get_run", {"run_id": run["id"]}))["status"] == "succeeded":
-                        break
-                    await anyio.sleep(0.1)
-            await anyio.sleep(1.0)  # one poll and one notice interval
-            group.cancel_scope.cancel()
+        _, uri = await watch_a_run(worker, watcher, mode, heard, step_seconds=0.6, settle=1.0)
     assert heard.count(uri) >= 2, heard  # steps seen changing, then the end

@@ -20,6 +20,19 @@ from orchestrator_mcp.store.tokens import TokenStore
 
 ALL = "tasks:read,tasks:write,runs:read,runs:write,catalog:read"
 
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+"""A raw 2025-11-25 `initialize` request, for tests that speak HTTP below the SDK's client."""
+MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -7,21 +7,9 @@ import pytest
 
 from orchestrator_mcp.config import Settings
 from tests.conftest import call_error, call_ok, echo_pipeline
-from tests.http.support import connect, serving
+from tests.http.support import INITIALIZE, MCP_HEADERS, connect, serving
 
 pytestmark = pytest.mark.anyio
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
-MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
 
 async def post(url: str, headers: dict[str, str]) -> httpx2.Response:

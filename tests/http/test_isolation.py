@@ -13,7 +13,7 @@ from mcp_types import PromptReference, ResourceTemplateReference
 
 from orchestrator_mcp.config import Settings
 from tests.conftest import call_error, call_ok, echo_pipeline
-from tests.http.support import ALL, connect, serving
+from tests.http.support import ALL, INITIALIZE, MCP_HEADERS, connect, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -116,28 +116,17 @@ async def test_two_principals_cannot_see_each_others_tasks_runs_or_logs(
 
 
 async def test_a_session_cannot_be_used_with_another_principals_token(settings: Settings) -> None:
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
     async with serving(settings) as server:
         alice, bob = await server.token("alice"), await server.token("bob")
         async with httpx2.AsyncClient() as http:
             opened = await http.post(
-                server.url, json=initialize, headers=headers | {"authorization": f"Bearer {alice}"}
+                server.url, json=INITIALIZE, headers=MCP_HEADERS | {"authorization": f"Bearer {alice}"}
             )
             session = opened.headers["mcp-session-id"]
             stolen = await http.post(
                 server.url,
                 json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-                headers=headers
+                headers=MCP_HEADERS
                 | {
                     "authorization": f"Bearer {bob}",
                     "mcp-session-id": session,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ import anyio
 import asyncpg
 
 from tests.postgres.server import plain
+from tests.reliability.support import FireCheck
 
 
 async def query(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -66,16 +66,6 @@ async def listeners(url: str) -> int:
     return int(rows[0]["n"])
 
 
-@dataclass
-class FireCheck:
-    """Every fire time of each interval task between its first and last: at most one run, none lost."""
-
-    fire_times: int = 0
-    duplicates: list[tuple[str, datetime]] = field(default_factory=list)
-    lost: list[tuple[str, datetime]] = field(default_factory=list)
-    lateness: list[float] = field(default_factory=list)
-
-
 async def check_fire_times(url: str, step: timedelta, since: datetime | None = None) -> FireCheck:
     """Fire times (from `since`, when given) by `schedule` runs; lateness = start minus fire time."""
     rows = await query(
@@ -91,14 +81,7 @@ async def check_fire_times(url: str, step: timedelta, since: datetime | None = N
         by_task[row["task_id"]][row["scheduled_for"]] += 1
         if row["started_at"] is not None:
             check.lateness.append((row["started_at"] - row["scheduled_for"]).total_seconds())
-    for task_id, times in by_task.items():
-        check.duplicates += [(task_id, moment) for moment, n in times.items() if n > 1]
-        moment, last = min(times), max(times)
-        while moment <= last:
-            check.fire_times += 1
-            if moment not in times:
-                check.lost.append((task_id, moment))
-            moment += step
+    check.tally(by_task, step)
     return check
 
 

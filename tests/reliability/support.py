@@ -104,9 +104,28 @@ class FireCheck:
     """Every scheduled fire time of a task: at most one run each, none lost."""
 
     fire_times: int = 0
-    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, datetime]] = field(default_factory=list)
     lost: list[tuple[str, datetime]] = field(default_factory=list)
     misfire_records: int = 0
+    lateness: list[float] = field(default_factory=list)  # started_at - scheduled_for, in seconds
+
+    def tally(
+        self,
+        by_task: dict[str, dict[datetime, int]],
+        step: timedelta,
+        spans: dict[str, list[tuple[datetime, datetime]]] | None = None,
+    ) -> None:
+        """Walk each task's fire times from its first run to its last, `step` apart: a time with two
+        runs is a duplicate, one with none (and no misfire span covering it) is lost."""
+        for task_id, times in by_task.items():
+            self.duplicates += [(task_id, moment) for moment, n in times.items() if n > 1]
+            covering = (spans or {}).get(task_id, [])
+            moment, last = min(times), max(times)
+            while moment <= last:
+                self.fire_times += 1
+                if moment not in times and not any(a <= moment <= b for a, b in covering):
+                    self.lost.append((task_id, moment))
+                moment += step
 
 
 def check_fire_times(database: Path, step: timedelta) -> FireCheck:
@@ -132,13 +151,5 @@ def check_fire_times(database: Path, step: timedelta) -> FireCheck:
             spans[row["task_id"]].append((begin, end + timedelta(seconds=1)))
             continue
         by_task[row["task_id"]][stored_time(row["scheduled_for"])] += 1
-    for task_id, times in by_task.items():
-        check.duplicates += [(task_id, moment.isoformat()) for moment, n in times.items() if n > 1]
-        moment, last = min(times), max(times)
-        while moment <= last:
-            check.fire_times += 1
-            covered = moment in times or any(a <= moment <= b for a, b in spans[task_id])
-            if not covered:
-                check.lost.append((task_id, moment))
-            moment += step
+    check.tally(by_task, step, spans)
     return check
