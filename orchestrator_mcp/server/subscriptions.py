@@ -150,7 +150,8 @@ class ResourceUpdates:
 
     def on_run_change(self, run_id: str, owner: str, final: bool) -> None:
         for uri in (f"orchestrator://runs/{run_id}", f"orchestrator://runs/{run_id}/log"):
-            self._touch(uri, owner, final)
+            if self.streams or uri in self._connections:  # nobody listening: no work on the run's path
+                self._touch(uri, owner, final)
 
     def _touch(self, uri: str, owner: str, final: bool) -> None:
         if self._group is None:

@@ -25,6 +25,10 @@ pytestmark = pytest.mark.anyio
 THREE_SLOW_STEPS = [{"id": f"s{i}", "uses": "core.sleep", "with": {"seconds": 0.3}} for i in range(3)]
 
 
+async def no_run(run_id: str) -> None:
+    return None
+
+
 async def manual_task(client: Client, pipeline: list[dict[str, Any]]) -> dict[str, Any]:
     return await call_ok(
         client, "schedule_task", {"title": "watched", "schedule": {"kind": "manual"}, "pipeline": pipeline}
@@ -116,9 +120,7 @@ async def test_a_stream_of_changes_is_thinned_to_a_notice_per_interval_and_the_l
     seen: list[tuple[float, ServerEvent]] = []
     bus.subscribe(lambda event: seen.append((anyio.current_time(), event)))
     updates = ResourceUpdates(bus, interval=0.1)
-
-    async def no_run(run_id: str) -> None:
-        return None
+    updates.streams = 1  # as while a subscriptions/listen stream is open
 
     async with anyio.create_task_group() as group:
         await group.start(updates.run, no_run)
@@ -134,6 +136,19 @@ async def test_a_stream_of_changes_is_thinned_to_a_notice_per_interval_and_the_l
     assert min(later - earlier for earlier, later in zip(notices, notices[1:], strict=False)) >= 0.09
     assert notices[-1] >= ended
     assert len(seen) == 2 * len(notices)  # the log is told as often
+
+
+async def test_with_nobody_listening_a_run_change_costs_nothing() -> None:
+    bus = InMemorySubscriptionBus()
+    seen: list[ServerEvent] = []
+    bus.subscribe(seen.append)
+    updates = ResourceUpdates(bus, interval=0.01)
+    async with anyio.create_task_group() as group:
+        await group.start(updates.run, no_run)
+        await updates.on_run_event(RunEvent("run_1", "alice", "run succeeded", 1, 1, final=True))
+        await anyio.sleep(0.1)
+        group.cancel_scope.cancel()
+    assert seen == []
 
 
 def test_a_principal_listening_hears_only_of_its_own_runs() -> None:
