@@ -34,7 +34,7 @@ from typing import Any
 
 import anyio
 import asyncpg
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.engine import make_url
 
 from bench.common import manual_backlog, summary_ms, task_template, temp_database, utcnow
@@ -77,9 +77,11 @@ async def database(backend: str) -> AsyncIterator[str]:
 
 
 async def insert_all(store: SqlStore, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), 2_000):
-        async with store.engine.begin() as conn:
-            await conn.execute(insert(table), list(rows[start : start + 2_000]))
+    def work(conn: Connection) -> None:
+        for start in range(0, len(rows), 2_000):
+            conn.execute(insert(table), list(rows[start : start + 2_000]))
+
+    await store.database.write(work)
 
 
 def spawn(url: str) -> subprocess.Popen[bytes]:
@@ -126,16 +128,14 @@ async def throughput(backend: str, count: int, duration: float) -> dict[str, Any
                 window_start = utcnow() + timedelta(seconds=WARMUP_SECONDS)
                 await anyio.sleep(WARMUP_SECONDS + duration)
                 window_end = window_start + timedelta(seconds=duration)
-            async with store.engine.connect() as conn:
-                done = select(func.count()).where(
-                    RUNS.c.status == "succeeded",
-                    RUNS.c.finished_at >= window_start,
-                    RUNS.c.finished_at < window_end,
-                )
-                in_window = int((await conn.execute(done)).scalar_one())
-                left = int(
-                    (await conn.execute(select(func.count()).where(RUNS.c.status == "queued"))).scalar_one()
-                )
+            done = select(func.count()).where(
+                RUNS.c.status == "succeeded",
+                RUNS.c.finished_at >= window_start,
+                RUNS.c.finished_at < window_end,
+            )
+            in_window = int(await store.database.read(lambda conn: conn.execute(done).scalar_one()))
+            queued = select(func.count()).where(RUNS.c.status == "queued")
+            left = int(await store.database.read(lambda conn: conn.execute(queued).scalar_one()))
         finally:
             await store.close()
     return {
@@ -164,8 +164,7 @@ async def fire_precision(backend: str, count: int, duration: float) -> dict[str,
             last = first + timedelta(seconds=duration - FIRE_EVERY_SECONDS)
             columns = (RUNS.c.task_id, RUNS.c.scheduled_for, RUNS.c.started_at, RUNS.c.instance_id)
             scheduled = select(*columns).where(RUNS.c.trigger == "schedule", RUNS.c.scheduled_for <= last)
-            async with store.engine.connect() as conn:
-                rows = list(await conn.execute(scheduled))
+            rows = await store.database.read(lambda conn: list(conn.execute(scheduled)))
         finally:
             await store.close()
     keys = [(row.task_id, row.scheduled_for) for row in rows]

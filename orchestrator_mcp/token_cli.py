@@ -40,7 +40,7 @@ async def run_token_command(args: argparse.Namespace, settings: Settings) -> int
         print(f"orchestrator-mcp: {error.message}", file=sys.stderr)
         return 1
     try:
-        tokens = TokenStore(store.engine)
+        tokens = TokenStore(store.database)
         now = datetime.now(UTC)
         if args.action == "create":
             return await create(tokens, args.principal, args.scopes, now)

@@ -133,7 +133,7 @@ def build_server(
                     await catalog.start(group)
                     await group.start(updates.run, store.get_run)
                     await group.start(engine.run)
-                    tokens["store"] = TokenStore(store.engine)
+                    tokens["store"] = TokenStore(store.database)
                     state["service"] = orchestrator
                     yield orchestrator
                 finally:

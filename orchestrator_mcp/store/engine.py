@@ -1,14 +1,26 @@
-"""Database engines: SQLite files tuned for many processes, PostgreSQL pools, and the schema upgrade path."""
+"""Databases: where the store's units of work run, and the schema upgrade path.
+
+A unit of work is a plain function of one SQLAlchemy `Connection`, run in one transaction. On
+SQLite it runs on stdlib `sqlite3` in a worker thread, one thread hop per transaction: the event
+loop never waits on the file, and a transaction of three statements costs ~0.4 ms instead of the
+~2.1 ms of a thread hop per statement (aiosqlite). On PostgreSQL it runs on asyncpg through
+SQLAlchemy's async engine (`run_sync`), so every process keeps one event loop and no thread per
+connection.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, event, exc, select, text
+import anyio
+import anyio.to_thread
+from sqlalchemy import Connection, Engine, event, exc, select, text
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.engine import URL
 from sqlalchemy.engine.url import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
 from orchestrator_mcp.errors import Unavailable
@@ -22,17 +34,81 @@ CONNECT_TIMEOUT_SECONDS = 10
 MIGRATION_LOCK = 0x6F726368
 """PostgreSQL advisory lock key held while one instance creates or upgrades the schema."""
 
+T = TypeVar("T")
+Work = Callable[[Connection], T]
+"""A unit of work: statements on one connection, in one transaction; returns what the caller needs."""
 
-def create_engine(url: str, pool_size: int = 5) -> AsyncEngine:
-    """An async engine for `url`.
 
-    SQLite gets WAL, a busy timeout and explicit BEGINs. PostgreSQL gets a pool of `pool_size`
-    connections checked before use (`pool_pre_ping`), so a database restart costs the next query a
-    reconnect instead of an error.
-    """
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(
+class Database(Protocol):
+    """Runs units of work. Writes are serialised within the process and open with the write lock
+    taken (SQLite `BEGIN IMMEDIATE`), so a write never meets "database is locked" half-way: it
+    waits its turn, up to the busy timeout. Neither reads nor writes are cut by cancellation once
+    started (a transaction is never left half-run); the caller waits for the end."""
+
+    url: URL
+    dialect: str
+
+    async def write(self, work: Work[T]) -> T:
+        """Run `work` in a write transaction; committed when this returns, rolled back if it raised."""
+        ...
+
+    async def read(self, work: Work[T]) -> T:
+        """Run `work` in a read-only transaction (one consistent snapshot)."""
+        ...
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        ...
+
+
+class SqliteDatabase:
+    """A SQLite file: one writer thread at a time, `readers` reader threads, WAL."""
+
+    def __init__(self, url: URL, readers: int) -> None:
+        self.url = url
+        self.dialect = "sqlite"
+        self.engine: Engine = create_sync_engine(
+            url.set(drivername="sqlite+pysqlite"),
+            pool_size=readers + 1,
+            max_overflow=readers,
+            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        _tune_sqlite(self.engine)
+        self._writer = anyio.CapacityLimiter(1)
+        self._readers = anyio.CapacityLimiter(readers)
+
+    async def write(self, work: Work[T]) -> T:
+        with anyio.CancelScope(shield=True):
+            done = await anyio.to_thread.run_sync(self._write, work, limiter=self._writer)
+        return done
+
+    async def read(self, work: Work[T]) -> T:
+        with anyio.CancelScope(shield=True):
+            done = await anyio.to_thread.run_sync(self._read, work, limiter=self._readers)
+        return done
+
+    def _write(self, work: Work[T]) -> T:
+        with self.engine.connect() as raw:
+            conn = raw.execution_options(**{IMMEDIATE: True})
+            with conn.begin():
+                return work(conn)
+
+    def _read(self, work: Work[T]) -> T:
+        with self.engine.connect() as conn:
+            return work(conn)
+
+    async def dispose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.engine.dispose, limiter=self._writer)
+
+
+class PostgresDatabase:
+    """A PostgreSQL server through asyncpg; units of work run in the event loop (`run_sync`)."""
+
+    def __init__(self, url: URL, pool_size: int) -> None:
+        self.url = url
+        self.dialect = "postgresql"
+        self.engine: AsyncEngine = create_async_engine(
             url,
             pool_pre_ping=True,
             pool_size=pool_size,
@@ -40,18 +116,43 @@ def create_engine(url: str, pool_size: int = 5) -> AsyncEngine:
             pool_timeout=30,
             connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
         )
+        self._write_lock = anyio.Lock()
+
+    async def write(self, work: Work[T]) -> T:
+        with anyio.CancelScope(shield=True):
+            async with self._write_lock, self.engine.begin() as conn:
+                done = await conn.run_sync(work)
+        return done
+
+    async def read(self, work: Work[T]) -> T:
+        with anyio.CancelScope(shield=True):
+            async with self.engine.connect() as conn:
+                done = await conn.run_sync(work)
+        return done
+
+    async def dispose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.engine.dispose()
+
+
+def open_database(url: str, pool_size: int = 5) -> SqliteDatabase | PostgresDatabase:
+    """The database at `url` (`sqlite[+aiosqlite]:///path` or `postgresql+asyncpg://…`), not yet used.
+
+    SQLite gets WAL, a busy timeout, explicit BEGINs and `pool_size` reader threads. PostgreSQL gets
+    a pool of `pool_size` connections checked before use (`pool_pre_ping`), so a database restart
+    costs the next query a reconnect instead of an error.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return PostgresDatabase(parsed, pool_size)
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-    _tune_sqlite(engine)
-    return engine
+    return SqliteDatabase(parsed, pool_size)
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
-
-    @event.listens_for(sync_engine, "connect")
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's BEGIN below be the only transaction control (pysqlite's own is broken).
         dbapi_connection.isolation_level = None
@@ -62,45 +163,43 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get(IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-async def migrate(engine: AsyncEngine) -> int:
+async def migrate(database: Database) -> int:
     """Create or upgrade the schema to `SCHEMA_VERSION`; returns the version found before.
 
     Raises:
         Unavailable: the database cannot be reached, or was written by a newer version.
     """
     try:
-        async with engine.connect() as raw:
-            conn = await raw.execution_options(**{IMMEDIATE: True})
-            async with conn.begin():
-                if conn.dialect.name == "postgresql":
-                    # Instances starting together: one migrates, the others wait and find it done.
-                    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-                await conn.run_sync(SQLModel.metadata.create_all)
-                found = await _read_version(conn)
-                if found > SCHEMA_VERSION:
-                    raise Unavailable(
-                        f"database schema version {found} is newer than this server's {SCHEMA_VERSION}; "
-                        "upgrade orchestrator-mcp"
-                    )
-                # A new database is made at the latest version by create_all; an older one is
-                # brought forward one version at a time.
-                for version in range(found + 1, SCHEMA_VERSION + 1) if found else ():
-                    await UPGRADES[version](conn)
-                await _write_version(conn, found)
+        return await database.write(_migrate)
     except (OSError, TimeoutError, exc.DBAPIError) as error:
         # Connection refused, unknown host or database, bad password: say so in one line at start-up.
-        raise Unavailable(f"cannot use the database at {_safe(engine)}: {_reason(error)}") from error
+        where = database.url.render_as_string(hide_password=True)
+        raise Unavailable(f"cannot use the database at {where}: {_reason(error)}") from error
+
+
+def _migrate(conn: Connection) -> int:
+    if conn.dialect.name == "postgresql":
+        # Instances starting together: one migrates, the others wait and find it done.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    SQLModel.metadata.create_all(conn)
+    found = _read_version(conn)
+    if found > SCHEMA_VERSION:
+        raise Unavailable(
+            f"database schema version {found} is newer than this server's {SCHEMA_VERSION}; "
+            "upgrade orchestrator-mcp"
+        )
+    # A new database is made at the latest version by create_all; an older one is brought forward
+    # one version at a time.
+    for version in range(found + 1, SCHEMA_VERSION + 1) if found else ():
+        UPGRADES[version](conn)
+    _write_version(conn, found)
     return found
-
-
-def _safe(engine: AsyncEngine) -> str:
-    return engine.url.render_as_string(hide_password=True)
 
 
 def _reason(error: BaseException) -> str:
@@ -109,42 +208,34 @@ def _reason(error: BaseException) -> str:
     return f"{type(cause).__name__}: {cause}".strip()
 
 
-async def _read_version(conn: AsyncConnection) -> int:
+def _read_version(conn: Connection) -> int:
     table = SchemaVersionRow.__table__  # type: ignore[attr-defined]
-    row = (await conn.execute(select(table.c.version))).first()
+    row = conn.execute(select(table.c.version)).first()
     return 0 if row is None else int(row[0])
 
 
-async def _write_version(conn: AsyncConnection, found: int) -> None:
+def _write_version(conn: Connection, found: int) -> None:
     table = SchemaVersionRow.__table__  # type: ignore[attr-defined]
     if found == 0:
-        await conn.execute(table.insert().values(id=1, version=SCHEMA_VERSION))
+        conn.execute(table.insert().values(id=1, version=SCHEMA_VERSION))
     elif found != SCHEMA_VERSION:
-        await conn.execute(table.update().values(version=SCHEMA_VERSION))
+        conn.execute(table.update().values(version=SCHEMA_VERSION))
 
 
-async def _v2_paging_indexes(conn: AsyncConnection) -> None:
+def _v2_paging_indexes(conn: Connection) -> None:
     """Indexes that end in the page order (time, id), so `list_*` read a page instead of sorting."""
-    await conn.execute(text("DROP INDEX IF EXISTS ix_runs_task"))
-    await conn.execute(text("DROP INDEX IF EXISTS ix_runs_owner"))
-
-    def create(sync: Connection) -> None:
-        for table in (TaskRow.__table__, RunRow.__table__):  # type: ignore[attr-defined]
-            for index in table.indexes:
-                index.create(sync, checkfirst=True)
-
-    await conn.run_sync(create)
+    conn.execute(text("DROP INDEX IF EXISTS ix_runs_task"))
+    conn.execute(text("DROP INDEX IF EXISTS ix_runs_owner"))
+    for table in (TaskRow.__table__, RunRow.__table__):  # type: ignore[attr-defined]
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
 
 
-async def _v3_tokens(conn: AsyncConnection) -> None:
+def _v3_tokens(conn: Connection) -> None:
     """The bearer tokens of HTTP serving (create_all has usually made the table already)."""
-
-    def create(sync: Connection) -> None:
-        TokenRow.__table__.create(sync, checkfirst=True)  # type: ignore[attr-defined]
-
-    await conn.run_sync(create)
+    TokenRow.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
-UPGRADES: dict[int, Callable[[AsyncConnection], Awaitable[None]]] = {2: _v2_paging_indexes, 3: _v3_tokens}
+UPGRADES: dict[int, Callable[[Connection], None]] = {2: _v2_paging_indexes, 3: _v3_tokens}
 """version -> the step that upgrades a database from version-1 to it. Tables added in a later version
 are made by create_all; a step here alters what already exists (an index, a column, a backfill)."""

@@ -15,9 +15,8 @@ from collections.abc import Callable
 
 import anyio
 import asyncpg
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orchestrator_mcp.domain.retry import RetryPolicy, backoff_delay
 
@@ -34,9 +33,9 @@ NoticeHandler = Callable[[str], None]
 """Called with a notice's topic (`task`, `run`, `cancel` or `reconnected`); must not block."""
 
 
-async def notify(conn: AsyncConnection, topic: str, subject: str) -> None:
+def notify(conn: Connection, topic: str, subject: str) -> None:
     """Send a notice in the transaction of `conn`; delivered when (and only if) it commits."""
-    await conn.execute(select(func.pg_notify(CHANNEL, f"{topic}:{subject}")))
+    conn.execute(select(func.pg_notify(CHANNEL, f"{topic}:{subject}")))
 
 
 SQLALCHEMY_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback")

@@ -1,29 +1,29 @@
 """The SQL store: every read and write of durable state, one short transaction each.
 
-Writes open with `BEGIN IMMEDIATE` on SQLite (the write lock is taken up front, so two processes
-never deadlock upgrading a read lock) and are serialised inside the process by a lock, so a tool
-call never meets "database is locked": it waits its turn, up to the busy timeout.
+Each method is one unit of work for a `Database` (see store.engine): plain SQLAlchemy Core on one
+connection, run on a worker thread for SQLite and on asyncpg for PostgreSQL. Writes open with
+`BEGIN IMMEDIATE` on SQLite (the write lock is taken up front, so two processes never deadlock
+upgrading a read lock) and are serialised inside the process, so a tool call never meets "database
+is locked": it waits its turn, up to the busy timeout.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import anyio
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
 from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan
 from orchestrator_mcp.domain.run import ACTIVE_RUN_STATUSES, RunStatus, TaskStatus
 from orchestrator_mcp.store import notices
-from orchestrator_mcp.store.engine import IMMEDIATE, create_engine, migrate
+from orchestrator_mcp.store.engine import Database, migrate, open_database
 from orchestrator_mcp.store.tables import (
     IdempotencyRow,
     InstanceRow,
@@ -120,60 +120,52 @@ def _model(cls: type[ModelT], row: Any) -> ModelT:
 
 
 class SqlStore:
-    """Durable state on SQLite or PostgreSQL through SQLAlchemy's async engine."""
+    """Durable state on SQLite or PostgreSQL: each method is one transaction (see store.engine)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._write_lock = anyio.Lock()
+    def __init__(self, database: Database) -> None:
+        self.database = database
         self._progress = GroupCommit[Progress](self._write_progress)
-        self._dialect = engine.dialect.name
+        self._dialect = database.dialect
 
     @classmethod
     async def open(cls, url: str, pool_size: int = 5) -> SqlStore:
         """Connect to `url` and bring its schema up to date.
 
-        The migration is not cut by cancellation (a signal during start-up): a connection abandoned
-        mid-statement would keep its driver thread, and with it the process, alive.
-
         Raises:
             Unavailable: the database cannot be reached or used, or is newer than this server.
         """
-        engine = create_engine(url, pool_size)
+        database = open_database(url, pool_size)
         try:
-            with anyio.CancelScope(shield=True):
-                await migrate(engine)
+            await migrate(database)
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await engine.dispose()
+            await database.dispose()
             raise
-        return cls(engine)
+        return cls(database)
 
     async def close(self) -> None:
-        """Close every pooled connection; shielded, since it usually runs during a shutdown."""
-        with anyio.CancelScope(shield=True):
-            await self.engine.dispose()
+        """Close every pooled connection (not cut by cancellation: it usually runs at shutdown)."""
+        await self.database.dispose()
 
-    # Statements are shielded from cancellation: a query cut in its driver thread would leave the
-    # connection (and on SQLite the write lock) held until the pool gave up on it.
+    async def _rows(self, stmt: Any, cls: type[ModelT]) -> list[ModelT]:
+        return await self.database.read(lambda conn: [_model(cls, row) for row in conn.execute(stmt)])
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        with anyio.CancelScope(shield=True):
-            async with self._write_lock, self.engine.connect() as raw:
-                conn = await raw.execution_options(**{IMMEDIATE: True})
-                async with conn.begin():
-                    yield conn
+    async def _row(self, stmt: Any, cls: type[ModelT]) -> ModelT | None:
+        def work(conn: Connection) -> ModelT | None:
+            row = conn.execute(stmt).first()
+            return None if row is None else _model(cls, row)
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        with anyio.CancelScope(shield=True):
-            async with self.engine.connect() as conn:
-                yield conn
+        return await self.database.read(work)
 
-    async def _notify(self, conn: AsyncConnection, topic: str, subject: str) -> None:
+    async def _scalar(self, stmt: Any) -> Any:
+        return await self.database.read(lambda conn: conn.execute(stmt).scalar_one_or_none())
+
+    async def _column(self, stmt: Any) -> list[Any]:
+        return await self.database.read(lambda conn: [row[0] for row in conn.execute(stmt)])
+
+    def _notify(self, conn: Connection, topic: str, subject: str) -> None:
         """Tell the other instances (PostgreSQL) once this transaction commits; SQLite ones poll."""
         if self._dialect == "postgresql":
-            await notices.notify(conn, topic, subject)
+            notices.notify(conn, topic, subject)
 
     async def listen(self, on_notice: notices.NoticeHandler) -> None:
         """Call `on_notice` with the topic of each notice other instances send, until cancelled.
@@ -182,7 +174,7 @@ class SqlStore:
         """
         if self._dialect != "postgresql":
             await anyio.sleep_forever()
-        await notices.listen(notices.listener_dsn(self.engine.url), on_notice)
+        await notices.listen(notices.listener_dsn(self.database.url), on_notice)
 
     def _insert(self, table: Table) -> Any:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
@@ -198,20 +190,19 @@ class SqlStore:
         )
 
     async def ping(self) -> None:
-        async with self._read() as conn:
-            await conn.execute(select(1))
+        await self._scalar(select(1))
 
     # -- tasks -------------------------------------------------------------------------------
 
     async def insert_task(self, task: TaskRow) -> None:
-        async with self._write() as conn:
-            await conn.execute(insert(TASKS).values(**task.model_dump()))
-            await self._notify(conn, "task", task.id)
+        def work(conn: Connection) -> None:
+            conn.execute(insert(TASKS).values(**task.model_dump()))
+            self._notify(conn, "task", task.id)
+
+        await self.database.write(work)
 
     async def get_task(self, task_id: str) -> TaskRow | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(TASKS).where(TASKS.c.id == task_id))).first()
-        return None if row is None else _model(TaskRow, row)
+        return await self._row(select(TASKS).where(TASKS.c.id == task_id), TaskRow)
 
     async def list_tasks(
         self,
@@ -242,38 +233,39 @@ class SqlStore:
                 )
             )
         stmt = stmt.order_by(TASKS.c.created_at.desc(), TASKS.c.id.desc()).limit(limit)
-        async with self._read() as conn:
-            return [_model(TaskRow, row) for row in await conn.execute(stmt)]
+        return await self._rows(stmt, TaskRow)
 
     async def update_task(self, task_id: str, values: dict[str, Any]) -> TaskRow | None:
-        async with self._write() as conn:
-            await conn.execute(update(TASKS).where(TASKS.c.id == task_id).values(**values))
-            row = (await conn.execute(select(TASKS).where(TASKS.c.id == task_id))).first()
-            await self._notify(conn, "task", task_id)
-        return None if row is None else _model(TaskRow, row)
+        def work(conn: Connection) -> TaskRow | None:
+            conn.execute(update(TASKS).where(TASKS.c.id == task_id).values(**values))
+            row = conn.execute(select(TASKS).where(TASKS.c.id == task_id)).first()
+            self._notify(conn, "task", task_id)
+            return None if row is None else _model(TaskRow, row)
+
+        return await self.database.write(work)
 
     async def delete_task(self, task_id: str) -> None:
         """Remove a task with its runs, steps and logs, in one transaction."""
         runs = select(RUNS.c.id).where(RUNS.c.task_id == task_id).scalar_subquery()
-        async with self._write() as conn:
-            await conn.execute(delete(LOGS).where(LOGS.c.run_id.in_(runs)))
-            await conn.execute(delete(STEPS).where(STEPS.c.run_id.in_(runs)))
-            await conn.execute(delete(RUNS).where(RUNS.c.task_id == task_id))
-            await conn.execute(delete(TASKS).where(TASKS.c.id == task_id))
-            await self._notify(conn, "task", task_id)
+
+        def work(conn: Connection) -> None:
+            conn.execute(delete(LOGS).where(LOGS.c.run_id.in_(runs)))
+            conn.execute(delete(STEPS).where(STEPS.c.run_id.in_(runs)))
+            conn.execute(delete(RUNS).where(RUNS.c.task_id == task_id))
+            conn.execute(delete(TASKS).where(TASKS.c.id == task_id))
+            self._notify(conn, "task", task_id)
+
+        await self.database.write(work)
 
     async def count_tasks(self, owner: str | None, status: str) -> int:
         stmt = select(func.count()).select_from(TASKS).where(TASKS.c.status == status)
         if owner is not None:
             stmt = stmt.where(TASKS.c.owner == owner)
-        async with self._read() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
+        return int(await self._scalar(stmt))
 
     async def next_due_at(self) -> datetime | None:
         stmt = select(func.min(TASKS.c.next_run_at)).where(TASKS.c.status == TaskStatus.ACTIVE.value)
-        async with self._read() as conn:
-            value = (await conn.execute(stmt)).scalar_one()
-        return _aware(value)
+        return _aware(await self._scalar(stmt))
 
     # -- firing ------------------------------------------------------------------------------
 
@@ -291,9 +283,10 @@ class SqlStore:
         )
         if self._dialect == "postgresql":
             due = due.with_for_update(skip_locked=True)
-        async with self._write() as conn:
-            tasks = [_model(TaskRow, row) for row in await conn.execute(due)]
-            active = await self._active_runs(conn, [task.id for task in tasks])
+
+        def work(conn: Connection) -> int:
+            tasks = [_model(TaskRow, row) for row in conn.execute(due)]
+            active = _active_runs(conn, [task.id for task in tasks])
             runs: list[dict[str, Any]] = []
             moves: list[dict[str, Any]] = []
             for task in tasks:
@@ -301,7 +294,7 @@ class SqlStore:
                 rows = runs_for(task, plan)
                 runs += rows
                 if plan.cancel_active:
-                    await self._cancel_active(conn, task.id, now, exclude={row["id"] for row in rows})
+                    self._cancel_active(conn, task.id, now, exclude={row["id"] for row in rows})
                 status = TaskStatus(task.status)
                 if plan.completed:
                     status = TaskStatus.COMPLETED
@@ -311,64 +304,46 @@ class SqlStore:
             queued = 0
             for chunk in _chunks(runs, INSERT_CHUNK):
                 stmt = self._insert(RUNS).values(chunk).on_conflict_do_nothing().returning(RUNS.c.status)
-                queued += [status for (status,) in await conn.execute(stmt)].count(RunStatus.QUEUED.value)
+                queued += [status for (status,) in conn.execute(stmt)].count(RunStatus.QUEUED.value)
             if moves:
                 move = (
                     update(TASKS)
                     .where(TASKS.c.id == bindparam("task_key"))
                     .values(next_run_at=bindparam("new_next"), status=bindparam("new_status"), updated_at=now)
                 )
-                await conn.execute(move, moves)
+                conn.execute(move, moves)
             if queued:  # an instance with free slots may start them before this one gets to
-                await self._notify(conn, "run", "fired")
-        return queued
+                self._notify(conn, "run", "fired")
+            return queued
 
-    async def _active_runs(self, conn: AsyncConnection, task_ids: list[str]) -> dict[str, ActiveRuns]:
-        """Queued and running counts of these tasks' runs, in one query."""
-        counts: dict[str, dict[str, int]] = {}
-        for chunk in _chunks(task_ids, IN_CHUNK):
-            stmt = (
-                select(RUNS.c.task_id, RUNS.c.status, func.count())
-                .where(RUNS.c.task_id.in_(chunk), RUNS.c.status.in_(ACTIVE))
-                .group_by(RUNS.c.task_id, RUNS.c.status)
-            )
-            for task_id, status, count in await conn.execute(stmt):
-                counts.setdefault(task_id, {})[status] = count
-        return {
-            task_id: ActiveRuns(
-                queued=by.get(RunStatus.QUEUED.value, 0), running=by.get(RunStatus.RUNNING.value, 0)
-            )
-            for task_id, by in counts.items()
-        }
+        return await self.database.write(work)
 
-    async def _cancel_active(
-        self, conn: AsyncConnection, task_id: str, now: datetime, exclude: set[str]
-    ) -> None:
-        await conn.execute(
+    def _cancel_active(self, conn: Connection, task_id: str, now: datetime, exclude: set[str]) -> None:
+        conn.execute(
             update(RUNS)
             .where(
                 RUNS.c.task_id == task_id, RUNS.c.status == RunStatus.QUEUED.value, RUNS.c.id.not_in(exclude)
             )
             .values(status=RunStatus.CANCELLED.value, finished_at=now)
         )
-        await conn.execute(
+        conn.execute(
             update(RUNS)
             .where(RUNS.c.task_id == task_id, RUNS.c.status == RunStatus.RUNNING.value)
             .values(cancel_requested=True)
         )
-        await self._notify(conn, "cancel", task_id)
+        self._notify(conn, "cancel", task_id)
 
     # -- runs --------------------------------------------------------------------------------
 
     async def insert_run(self, run: RunRow) -> None:
-        async with self._write() as conn:
-            await conn.execute(insert(RUNS).values(**run.model_dump()))
-            await self._notify(conn, "run", run.id)
+        def work(conn: Connection) -> None:
+            conn.execute(insert(RUNS).values(**run.model_dump()))
+            self._notify(conn, "run", run.id)
+
+        await self.database.write(work)
 
     async def get_run(self, run_id: str) -> RunRow | None:
-        async with self._read() as conn:
-            row = (await conn.execute(select(RUNS).where(RUNS.c.id == run_id))).first()
-        return None if row is None else _model(RunRow, row)
+        return await self._row(select(RUNS).where(RUNS.c.id == run_id), RunRow)
 
     async def list_runs(
         self,
@@ -394,8 +369,27 @@ class SqlStore:
                 or_(RUNS.c.queued_at < after[0], and_(RUNS.c.queued_at == after[0], RUNS.c.id < after[1]))
             )
         stmt = stmt.order_by(RUNS.c.queued_at.desc(), RUNS.c.id.desc()).limit(limit)
-        async with self._read() as conn:
-            return [_model(RunRow, row) for row in await conn.execute(stmt)]
+        return await self._rows(stmt, RunRow)
+
+    @functools.cached_property
+    def _claimable(self) -> Any:
+        """Ready queued runs, best first (`now` and `limit` bound per claim); built once."""
+        running = RUNS.alias("running")
+        busy = (
+            select(running.c.id)
+            .where(running.c.task_id == RUNS.c.task_id, running.c.status == RunStatus.RUNNING.value)
+            .exists()
+        )
+        stmt = (
+            select(RUNS.c.id, RUNS.c.task_id, RUNS.c.exclusive)
+            .where(RUNS.c.status == RunStatus.QUEUED.value, RUNS.c.not_before <= bindparam("now"))
+            .where(or_(RUNS.c.exclusive.is_(False), ~busy))
+            .order_by(RUNS.c.priority.desc(), RUNS.c.scheduled_for, RUNS.c.id)
+            .limit(bindparam("candidates"))
+        )
+        if self._dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=RUNS)
+        return stmt
 
     async def claim_runs(self, now: datetime, instance_id: str, limit: int) -> list[RunRow]:
         """Mark up to `limit` ready queued runs `running` on this instance, best first.
@@ -405,74 +399,47 @@ class SqlStore:
         """
         if limit <= 0:
             return []
-        running = RUNS.alias("running")
-        busy = (
-            select(running.c.id)
-            .where(running.c.task_id == RUNS.c.task_id, running.c.status == RunStatus.RUNNING.value)
-            .exists()
-        )
-        stmt = (
-            select(RUNS)
-            .where(RUNS.c.status == RunStatus.QUEUED.value, RUNS.c.not_before <= now)
-            .where(or_(RUNS.c.exclusive.is_(False), ~busy))
-            .order_by(RUNS.c.priority.desc(), RUNS.c.scheduled_for, RUNS.c.id)
-            .limit(limit * 4)
-        )
-        if self._dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True, of=RUNS)
-        claimed: list[RunRow] = []
-        async with self._write() as conn:
-            candidates = [_model(RunRow, row) for row in await conn.execute(stmt)]
+
+        def work(conn: Connection) -> list[RunRow]:
+            candidates = conn.execute(self._claimable, {"now": now, "candidates": limit * 4}).all()
             idle: set[str] | None = None
             if self._dialect == "postgresql":
-                idle = await self._lock_idle_tasks(conn, {run.task_id for run in candidates if run.exclusive})
+                idle = _lock_idle_tasks(conn, {run.task_id for run in candidates if run.exclusive})
+            chosen: list[str] = []
             exclusive_started: set[str] = set()
             for run in candidates:
-                if len(claimed) >= limit or (run.exclusive and run.task_id in exclusive_started):
+                if len(chosen) >= limit or (run.exclusive and run.task_id in exclusive_started):
                     continue
                 if run.exclusive and idle is not None and run.task_id not in idle:
                     continue
-                run.status, run.started_at, run.instance_id = RunStatus.RUNNING.value, now, instance_id
-                claimed.append(run)
+                chosen.append(run.id)
                 if run.exclusive:
                     exclusive_started.add(run.task_id)
-            if claimed:
-                await conn.execute(
-                    update(RUNS)
-                    .where(RUNS.c.id.in_([run.id for run in claimed]))
-                    .values(status=RunStatus.RUNNING.value, started_at=now, instance_id=instance_id)
-                )
-        return claimed
+            if not chosen:
+                return []
+            claimed = conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id.in_(chosen))
+                .values(status=RunStatus.RUNNING.value, started_at=now, instance_id=instance_id)
+                .returning(*RUNS.c)
+            )
+            rank = {run_id: index for index, run_id in enumerate(chosen)}
+            return sorted((_model(RunRow, row) for row in claimed), key=lambda run: rank[run.id])
 
-    async def _lock_idle_tasks(self, conn: AsyncConnection, task_ids: set[str]) -> set[str]:
-        """PostgreSQL: lock these tasks (skipping locked ones); those of them with no running run.
-
-        Two instances may each have picked a different queued run of one exclusive task before
-        either committed; whoever locks the task first claims, and the other, on taking the lock
-        later, sees the committed running run (each statement reads the latest commits).
-        """
-        if not task_ids:
-            return set()
-        lock = select(TASKS.c.id).where(TASKS.c.id.in_(sorted(task_ids))).with_for_update(skip_locked=True)
-        locked = [row[0] for row in await conn.execute(lock)]
-        if not locked:
-            return set()
-        running = select(RUNS.c.task_id).where(
-            RUNS.c.task_id.in_(locked), RUNS.c.status == RunStatus.RUNNING.value
-        )
-        return set(locked) - {row[0] for row in await conn.execute(running)}
+        return await self.database.write(work)
 
     async def next_ready_at(self) -> datetime | None:
         """The earliest `not_before` among queued runs."""
         stmt = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == RunStatus.QUEUED.value)
-        async with self._read() as conn:
-            return _aware((await conn.execute(stmt)).scalar_one())
+        return _aware(await self._scalar(stmt))
 
     async def update_run(self, run_id: str, values: dict[str, Any]) -> None:
-        async with self._write() as conn:
-            await conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values))
+        def work(conn: Connection) -> None:
+            conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values))
             if values.get("cancel_requested"):
-                await self._notify(conn, "cancel", run_id)
+                self._notify(conn, "cancel", run_id)
+
+        await self.database.write(work)
 
     async def finish_run(self, run_id: str, values: dict[str, Any], now: datetime) -> bool:
         """Store a run's final state and fold it into its task's counters, in one transaction.
@@ -480,66 +447,35 @@ class SqlStore:
         Returns False if the run had already ended (e.g. cancelled while queued).
         """
         status = RunStatus(values["status"])
-        async with self._write() as conn:
-            ended = (
-                await conn.execute(
-                    update(RUNS)
-                    .where(RUNS.c.id == run_id, RUNS.c.status.in_(ACTIVE))
-                    .values(**values)
-                    .returning(RUNS.c.task_id, RUNS.c.started_at)
-                )
-            ).first()
+        end = (
+            update(RUNS)
+            .where(RUNS.c.id == run_id, RUNS.c.status.in_(ACTIVE))
+            .values(**values)
+            .returning(RUNS.c.task_id, RUNS.c.started_at)
+        )
+
+        def work(conn: Connection) -> bool:
+            ended = conn.execute(end).first()
             if ended is None:
                 return False
             if status is not RunStatus.SKIPPED:
-                await self._count_run(conn, ended.task_id, ended.started_at or now, status, now)
-        return True
+                _count_run(conn, ended.task_id, ended.started_at or now, status, now)
+            return True
 
-    async def _count_run(
-        self, conn: AsyncConnection, task_id: str, last_run_at: datetime, status: RunStatus, now: datetime
-    ) -> None:
-        """Add an ended run to its task's counters (in SQL: no read first), pausing the task when
-        `pause_after_failures` failures in a row are reached."""
-        failed = status.is_failure
-        counted = (
-            await conn.execute(
-                update(TASKS)
-                .where(TASKS.c.id == task_id)
-                .values(
-                    run_count=TASKS.c.run_count + 1,
-                    success_count=TASKS.c.success_count + int(status is RunStatus.SUCCEEDED),
-                    failure_count=TASKS.c.failure_count + int(failed),
-                    consecutive_failures=TASKS.c.consecutive_failures + 1 if failed else 0,
-                    last_run_at=last_run_at,
-                    last_run_status=status.value,
-                )
-                .returning(TASKS.c.consecutive_failures, TASKS.c.policy, TASKS.c.status)
-            )
-        ).first()
-        if counted is None or not failed:
-            return
-        limit = (counted.policy or {}).get("pause_after_failures")
-        if limit and counted.consecutive_failures >= limit and counted.status == TaskStatus.ACTIVE.value:
-            await conn.execute(
-                update(TASKS)
-                .where(TASKS.c.id == task_id)
-                .values(status=TaskStatus.PAUSED.value, updated_at=now)
-            )
+        return await self.database.write(work)
 
     async def cancel_queued(self, run_id: str, values: dict[str, Any]) -> bool:
         """End a queued run as cancelled; False if it was no longer queued."""
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(RUNS)
-                .where(RUNS.c.id == run_id, RUNS.c.status == RunStatus.QUEUED.value)
-                .values(**values)
-            )
-            return bool(result.rowcount)
+        stmt = (
+            update(RUNS).where(RUNS.c.id == run_id, RUNS.c.status == RunStatus.QUEUED.value).values(**values)
+        )
+        return await self.database.write(lambda conn: bool(conn.execute(stmt).rowcount))
 
     async def cancel_task_runs(self, task_id: str, now: datetime, running_too: bool) -> list[str]:
         """Cancel the queued runs of a task (and ask its running ones to stop); returns running run ids."""
-        async with self._write() as conn:
-            await conn.execute(
+
+        def work(conn: Connection) -> list[str]:
+            conn.execute(
                 update(RUNS)
                 .where(RUNS.c.task_id == task_id, RUNS.c.status == RunStatus.QUEUED.value)
                 .values(status=RunStatus.CANCELLED.value, finished_at=now)
@@ -547,11 +483,13 @@ class SqlStore:
             if not running_too:
                 return []
             ids = select(RUNS.c.id).where(RUNS.c.task_id == task_id, RUNS.c.status == RunStatus.RUNNING.value)
-            running = [row[0] for row in await conn.execute(ids)]
+            running = [row[0] for row in conn.execute(ids)]
             if running:
-                await conn.execute(update(RUNS).where(RUNS.c.id.in_(running)).values(cancel_requested=True))
-                await self._notify(conn, "cancel", task_id)
+                conn.execute(update(RUNS).where(RUNS.c.id.in_(running)).values(cancel_requested=True))
+                self._notify(conn, "cancel", task_id)
             return running
+
+        return await self.database.write(work)
 
     async def cancel_requested(self, run_ids: Iterable[str]) -> set[str]:
         """Which of these runs someone asked to cancel (from any process)."""
@@ -559,8 +497,7 @@ class SqlStore:
         if not ids:
             return set()
         stmt = select(RUNS.c.id).where(RUNS.c.id.in_(ids), RUNS.c.cancel_requested.is_(True))
-        async with self._read() as conn:
-            return {row[0] for row in await conn.execute(stmt)}
+        return set(await self._column(stmt))
 
     async def interrupt_runs(self, instance_ids: Sequence[str], now: datetime, reason: str) -> list[str]:
         """Mark the running runs of dead instances `interrupted`; returns their ids."""
@@ -569,8 +506,7 @@ class SqlStore:
         stmt = select(RUNS.c.id).where(
             RUNS.c.status == RunStatus.RUNNING.value, RUNS.c.instance_id.in_(list(instance_ids))
         )
-        async with self._read() as conn:
-            run_ids = [row[0] for row in await conn.execute(stmt)]
+        run_ids: list[str] = await self._column(stmt)
         for run_id in run_ids:
             error = {"step_id": None, "type": "interrupted", "message": reason}
             if await self.finish_run(
@@ -594,20 +530,24 @@ class SqlStore:
         doomed = select(ranked.c.id).where(
             ranked.c.rank > keep_per_task, ranked.c.queued_at < older_than, ranked.c.status.not_in(ACTIVE)
         )
-        async with self._write() as conn:
-            run_ids = [row[0] for row in await conn.execute(doomed)]
+
+        def work(conn: Connection) -> int:
+            run_ids = [row[0] for row in conn.execute(doomed)]
             for chunk in _chunks(run_ids, IN_CHUNK):
-                await conn.execute(delete(LOGS).where(LOGS.c.run_id.in_(chunk)))
-                await conn.execute(delete(STEPS).where(STEPS.c.run_id.in_(chunk)))
-                await conn.execute(delete(RUNS).where(RUNS.c.id.in_(chunk)))
-        return len(run_ids)
+                conn.execute(delete(LOGS).where(LOGS.c.run_id.in_(chunk)))
+                conn.execute(delete(STEPS).where(STEPS.c.run_id.in_(chunk)))
+                conn.execute(delete(RUNS).where(RUNS.c.id.in_(chunk)))
+            return len(run_ids)
+
+        return await self.database.write(work)
 
     async def queue_counts(self, owner: str | None) -> dict[str, int]:
         stmt = select(RUNS.c.status, func.count()).where(RUNS.c.status.in_(ACTIVE)).group_by(RUNS.c.status)
         if owner is not None:
             stmt = stmt.where(RUNS.c.owner == owner)
-        async with self._read() as conn:
-            return {status: int(count) for status, count in await conn.execute(stmt)}
+        return await self.database.read(
+            lambda conn: {status: int(count) for status, count in conn.execute(stmt)}
+        )
 
     async def run_stats(self, owner: str | None, since: datetime) -> dict[str, tuple[int, float | None]]:
         """Count and mean duration of runs finished since `since`, by status."""
@@ -618,8 +558,9 @@ class SqlStore:
         )
         if owner is not None:
             stmt = stmt.where(RUNS.c.owner == owner)
-        async with self._read() as conn:
-            return {status: (int(count), avg) for status, count, avg in await conn.execute(stmt)}
+        return await self.database.read(
+            lambda conn: {status: (int(count), avg) for status, count, avg in conn.execute(stmt)}
+        )
 
     # -- steps and logs ----------------------------------------------------------------------
 
@@ -649,32 +590,29 @@ class SqlStore:
                 keys = tuple(sorted(item.run_values))
                 values = {f"new_{key}": value for key, value in item.run_values.items()}
                 updates.setdefault(keys, []).append({"run_key": item.run_id, **values})
-        async with self._write() as conn:
+
+        def work(conn: Connection) -> None:
             if steps:
-                await conn.execute(self._step_upsert, steps)
+                conn.execute(self._step_upsert, steps)
             if logs:
-                await conn.execute(insert(LOGS), logs)
+                conn.execute(insert(LOGS), logs)
             for keys, rows in updates.items():
                 columns: dict[str, Any] = {key: bindparam(f"new_{key}") for key in keys}
-                await conn.execute(
-                    update(RUNS).where(RUNS.c.id == bindparam("run_key")).values(columns), rows
-                )
+                conn.execute(update(RUNS).where(RUNS.c.id == bindparam("run_key")).values(columns), rows)
+
+        await self.database.write(work)
 
     async def list_steps(self, run_id: str) -> list[StepRow]:
-        stmt = select(STEPS).where(STEPS.c.run_id == run_id).order_by(STEPS.c.seq)
-        async with self._read() as conn:
-            return [_model(StepRow, row) for row in await conn.execute(stmt)]
+        return await self._rows(select(STEPS).where(STEPS.c.run_id == run_id).order_by(STEPS.c.seq), StepRow)
 
     async def append_logs(self, rows: Sequence[LogRow]) -> None:
         if not rows:
             return
-        async with self._write() as conn:
-            await conn.execute(insert(LOGS), [row.model_dump(exclude={"id"}) for row in rows])
+        lines = [row.model_dump(exclude={"id"}) for row in rows]
+        await self.database.write(lambda conn: conn.execute(insert(LOGS), lines))
 
     async def read_logs(self, run_id: str) -> list[LogRow]:
-        stmt = select(LOGS).where(LOGS.c.run_id == run_id).order_by(LOGS.c.id)
-        async with self._read() as conn:
-            return [_model(LogRow, row) for row in await conn.execute(stmt)]
+        return await self._rows(select(LOGS).where(LOGS.c.run_id == run_id).order_by(LOGS.c.id), LogRow)
 
     # -- idempotency -------------------------------------------------------------------------
 
@@ -685,8 +623,7 @@ class SqlStore:
             IDEMPOTENCY.c.key == key,
             IDEMPOTENCY.c.created_at >= since,
         )
-        async with self._read() as conn:
-            value = (await conn.execute(stmt)).scalar_one_or_none()
+        value = await self._scalar(stmt)
         return None if value is None else str(value)
 
     async def remember_idempotent(self, row: IdempotencyRow) -> None:
@@ -696,8 +633,7 @@ class SqlStore:
             index_elements=["owner", "tool", "key"],
             set_={"created_at": values["created_at"], "result_id": values["result_id"]},
         )
-        async with self._write() as conn:
-            await conn.execute(stmt)
+        await self.database.write(lambda conn: conn.execute(stmt))
 
     # -- instances ---------------------------------------------------------------------------
 
@@ -708,24 +644,25 @@ class SqlStore:
         stmt = stmt.on_conflict_do_update(
             index_elements=["id"], set_={"last_seen_at": values["last_seen_at"]}
         )
-        async with self._write() as conn:
-            await conn.execute(stmt)
+        await self.database.write(lambda conn: conn.execute(stmt))
 
     async def list_instances(self, seen_since: datetime) -> list[InstanceRow]:
         stmt = (
             select(INSTANCES).where(INSTANCES.c.last_seen_at >= seen_since).order_by(INSTANCES.c.started_at)
         )
-        async with self._read() as conn:
-            return [_model(InstanceRow, row) for row in await conn.execute(stmt)]
+        return await self._rows(stmt, InstanceRow)
 
     async def remove_dead_instances(self, seen_before: datetime) -> list[str]:
         """Delete instance rows not seen since `seen_before`; returns their ids."""
-        async with self._write() as conn:
+
+        def work(conn: Connection) -> list[str]:
             stmt = select(INSTANCES.c.id).where(INSTANCES.c.last_seen_at < seen_before)
-            dead = [row[0] for row in await conn.execute(stmt)]
+            dead = [row[0] for row in conn.execute(stmt)]
             if dead:
-                await conn.execute(delete(INSTANCES).where(INSTANCES.c.id.in_(dead)))
-        return dead
+                conn.execute(delete(INSTANCES).where(INSTANCES.c.id.in_(dead)))
+            return dead
+
+        return await self.database.write(work)
 
     async def orphaned_running_runs(self, live_instances: Sequence[str]) -> list[str]:
         """Instance ids that hold running runs but are not among the live ones."""
@@ -734,12 +671,78 @@ class SqlStore:
             .where(RUNS.c.status == RunStatus.RUNNING.value, RUNS.c.instance_id.not_in(list(live_instances)))
             .distinct()
         )
-        async with self._read() as conn:
-            return [row[0] for row in await conn.execute(stmt) if row[0] is not None]
+        return [instance for instance in await self._column(stmt) if instance is not None]
 
     async def remove_instance(self, instance_id: str) -> None:
-        async with self._write() as conn:
-            await conn.execute(delete(INSTANCES).where(INSTANCES.c.id == instance_id))
+        await self.database.write(
+            lambda conn: conn.execute(delete(INSTANCES).where(INSTANCES.c.id == instance_id))
+        )
+
+
+def _active_runs(conn: Connection, task_ids: list[str]) -> dict[str, ActiveRuns]:
+    """Queued and running counts of these tasks' runs, in one query per chunk of ids."""
+    counts: dict[str, dict[str, int]] = {}
+    for chunk in _chunks(task_ids, IN_CHUNK):
+        stmt = (
+            select(RUNS.c.task_id, RUNS.c.status, func.count())
+            .where(RUNS.c.task_id.in_(chunk), RUNS.c.status.in_(ACTIVE))
+            .group_by(RUNS.c.task_id, RUNS.c.status)
+        )
+        for task_id, status, count in conn.execute(stmt):
+            counts.setdefault(task_id, {})[status] = count
+    return {
+        task_id: ActiveRuns(
+            queued=by.get(RunStatus.QUEUED.value, 0), running=by.get(RunStatus.RUNNING.value, 0)
+        )
+        for task_id, by in counts.items()
+    }
+
+
+def _lock_idle_tasks(conn: Connection, task_ids: set[str]) -> set[str]:
+    """PostgreSQL: lock these tasks (skipping locked ones); those of them with no running run.
+
+    Two instances may each have picked a different queued run of one exclusive task before
+    either committed; whoever locks the task first claims, and the other, on taking the lock
+    later, sees the committed running run (each statement reads the latest commits).
+    """
+    if not task_ids:
+        return set()
+    lock = select(TASKS.c.id).where(TASKS.c.id.in_(sorted(task_ids))).with_for_update(skip_locked=True)
+    locked = [row[0] for row in conn.execute(lock)]
+    if not locked:
+        return set()
+    running = select(RUNS.c.task_id).where(
+        RUNS.c.task_id.in_(locked), RUNS.c.status == RunStatus.RUNNING.value
+    )
+    return set(locked) - {row[0] for row in conn.execute(running)}
+
+
+def _count_run(
+    conn: Connection, task_id: str, last_run_at: datetime, status: RunStatus, now: datetime
+) -> None:
+    """Add an ended run to its task's counters (in SQL: no read first), pausing the task when
+    `pause_after_failures` failures in a row are reached."""
+    failed = status.is_failure
+    counted = conn.execute(
+        update(TASKS)
+        .where(TASKS.c.id == task_id)
+        .values(
+            run_count=TASKS.c.run_count + 1,
+            success_count=TASKS.c.success_count + int(status is RunStatus.SUCCEEDED),
+            failure_count=TASKS.c.failure_count + int(failed),
+            consecutive_failures=TASKS.c.consecutive_failures + 1 if failed else 0,
+            last_run_at=last_run_at,
+            last_run_status=status.value,
+        )
+        .returning(TASKS.c.consecutive_failures, TASKS.c.policy, TASKS.c.status)
+    ).first()
+    if counted is None or not failed:
+        return
+    limit = (counted.policy or {}).get("pause_after_failures")
+    if limit and counted.consecutive_failures >= limit and counted.status == TaskStatus.ACTIVE.value:
+        conn.execute(
+            update(TASKS).where(TASKS.c.id == task_id).values(status=TaskStatus.PAUSED.value, updated_at=now)
+        )
 
 
 def _aware(value: Any) -> datetime | None:

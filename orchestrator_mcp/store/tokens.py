@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, Table, insert, select, update
 
 from orchestrator_mcp.ids import new_id
-from orchestrator_mcp.store.engine import IMMEDIATE
+from orchestrator_mcp.store.engine import Database
 from orchestrator_mcp.store.tables import TokenRow
 
 TOKENS: Table = TokenRow.__table__  # type: ignore[attr-defined]
@@ -42,17 +39,10 @@ class IssuedToken:
 
 
 class TokenStore:
-    """The `tokens` table, on the engine of an opened (migrated) store."""
+    """The `tokens` table, in the database of an opened (migrated) store."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as raw:
-            conn = await raw.execution_options(**{IMMEDIATE: True})
-            async with conn.begin():
-                yield conn
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     async def issue(self, principal: str, scopes: list[str], now: datetime) -> IssuedToken:
         secret = new_secret()
@@ -63,34 +53,29 @@ class TokenStore:
             token_hash=hash_token(secret),
             created_at=now,
         )
-        async with self._write() as conn:
-            await conn.execute(insert(TOKENS).values(**row.model_dump()))
+        await self.database.write(lambda conn: conn.execute(insert(TOKENS).values(**row.model_dump())))
         return IssuedToken(row, secret)
 
     async def list_tokens(self) -> list[TokenRow]:
         """Every token, oldest first, revoked ones included (no secrets: there are none to show)."""
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(TOKENS).order_by(TOKENS.c.created_at, TOKENS.c.id))
-            return [TokenRow(**dict(row._mapping)) for row in rows]
+        stmt = select(TOKENS).order_by(TOKENS.c.created_at, TOKENS.c.id)
+        return await self.database.read(lambda conn: [TokenRow(**row._mapping) for row in conn.execute(stmt)])
 
     async def revoke(self, token_id: str, now: datetime) -> bool:
         """Revoke a token; False when no live token has that id."""
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(TOKENS)
-                .where(TOKENS.c.id == token_id, TOKENS.c.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
-            return bool(result.rowcount)
+        stmt = (
+            update(TOKENS)
+            .where(TOKENS.c.id == token_id, TOKENS.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return await self.database.write(lambda conn: bool(conn.execute(stmt).rowcount))
 
     async def find(self, secret: str) -> TokenRow | None:
         """The live token whose secret this is, or None (unknown or revoked)."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(TOKENS).where(
-                        TOKENS.c.token_hash == hash_token(secret), TOKENS.c.revoked_at.is_(None)
-                    )
-                )
-            ).first()
-        return None if row is None else TokenRow(**dict(row._mapping))
+        stmt = select(TOKENS).where(TOKENS.c.token_hash == hash_token(secret), TOKENS.c.revoked_at.is_(None))
+
+        def work(conn: Connection) -> TokenRow | None:
+            row = conn.execute(stmt).first()
+            return None if row is None else TokenRow(**row._mapping)
+
+        return await self.database.read(work)

@@ -58,13 +58,12 @@ async def add_runs(store: SqlStore, task: TaskRow, ages_days: list[float], statu
 
 async def counts(store: SqlStore) -> tuple[int, ...]:
     """(runs, steps, log lines) in the file."""
-    async with store.engine.connect() as conn:
-        return tuple(
-            [
-                int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
-                for table in ("runs", "steps", "run_logs")
-            ]
+    tables = ("runs", "steps", "run_logs")
+    return await store.database.read(
+        lambda conn: tuple(
+            int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()) for table in tables
         )
+    )
 
 
 async def test_old_runs_are_deleted_with_steps_and_logs_keeping_the_newest_100_per_task(

@@ -60,13 +60,13 @@ class Running:
 
     async def token(self, principal: str, scopes: str = ALL) -> str:
         """A new bearer token, issued straight into the server's database."""
-        issued = await TokenStore(self.service.store.engine).issue(
+        issued = await TokenStore(self.service.store.database).issue(
             principal, scopes.split(","), datetime.now(UTC)
         )
         return issued.secret
 
     async def revoke(self, secret: str) -> None:
-        tokens = TokenStore(self.service.store.engine)
+        tokens = TokenStore(self.service.store.database)
         found = await tokens.find(secret)
         assert found is not None
         assert await tokens.revoke(found.id, datetime.now(UTC))

@@ -8,6 +8,7 @@ from sqlalchemy import select, text, update
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import Trigger
 from orchestrator_mcp.engine.scheduler import new_run
+from orchestrator_mcp.store.engine import PostgresDatabase
 from orchestrator_mcp.store.sql import RUNS, TASKS, SqlStore
 from tests.store.test_sql_store import NOW, task_row
 
@@ -22,7 +23,8 @@ async def test_a_claim_that_overlaps_another_does_not_start_a_second_run_of_the_
     first, second = (new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {}) for _ in range(2))
     for run in (first, second):
         await store.insert_run(run)
-    async with store.engine.connect() as other:
+    assert isinstance(store.database, PostgresDatabase)
+    async with store.database.engine.connect() as other:
         # Another instance is mid-claim: it holds the task and has marked the first run running,
         # but has not committed yet.
         await other.execute(select(TASKS.c.id).where(TASKS.c.id == "task_1").with_for_update())
@@ -34,7 +36,7 @@ async def test_a_claim_that_overlaps_another_does_not_start_a_second_run_of_the_
     running = await store.list_runs(None, "task_1", "running", None, 10, None)
     assert [run.id for run in running] == [first.id]
     # Once the first run has ended, the second is claimable.
-    async with store.engine.begin() as conn:
-        await conn.execute(text("UPDATE runs SET status = 'succeeded' WHERE id = :id"), {"id": first.id})
+    ended = text("UPDATE runs SET status = 'succeeded' WHERE id = :id")
+    await store.database.write(lambda conn: conn.execute(ended, {"id": first.id}))
     assert [run.id for run in await store.claim_runs(NOW, "inst_b", 5)] == [second.id]
     await store.close()

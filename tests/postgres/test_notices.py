@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from orchestrator_mcp.store.notices import CHANNEL, RECONNECTED
 from orchestrator_mcp.store.sql import SqlStore
@@ -49,6 +49,11 @@ async def test_writes_other_instances_must_act_on_are_announced(pg_url: str) -> 
     await reader.close()
 
 
+def notify_then_fail(conn: Connection) -> None:
+    conn.execute(text("SELECT pg_notify(:channel, 'task:never')"), {"channel": CHANNEL})
+    raise RuntimeError("roll back")
+
+
 async def test_a_write_that_rolls_back_announces_nothing(pg_url: str) -> None:
     store = await SqlStore.open(pg_url)
     heard = Heard()
@@ -56,9 +61,7 @@ async def test_a_write_that_rolls_back_announces_nothing(pg_url: str) -> None:
         group.start_soon(store.listen, heard)
         assert await heard.next() == RECONNECTED
         with pytest.raises(RuntimeError):
-            async with store.engine.begin() as conn:
-                await conn.execute(text("SELECT pg_notify(:channel, 'task:never')"), {"channel": CHANNEL})
-                raise RuntimeError("roll back")
+            await store.database.write(notify_then_fail)
         await store.insert_task(task_row("task_1", None))
         assert await heard.next() == "task"  # the first notice to arrive is the committed one
         assert heard.topics == []

@@ -14,7 +14,7 @@ from orchestrator_mcp.domain.policy import OverlapPolicy, Policy
 from orchestrator_mcp.domain.run import RunStatus, TaskStatus, Trigger
 from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.errors import Unavailable
-from orchestrator_mcp.store.engine import create_engine, migrate
+from orchestrator_mcp.store.engine import migrate, open_database
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import SCHEMA_VERSION, TaskRow
 
@@ -48,23 +48,22 @@ def task_row(task_id: str = "task_1", next_run_at: datetime | None = NOW) -> Tas
 
 
 async def test_the_schema_version_is_recorded_and_kept_on_reopen(database_url: str) -> None:
-    engine = create_engine(database_url)
-    assert await migrate(engine) == 0
-    assert await migrate(engine) == SCHEMA_VERSION
-    if engine.dialect.name == "sqlite":
-        async with engine.connect() as conn:
-            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
-    await engine.dispose()
+    database = open_database(database_url)
+    assert await migrate(database) == 0
+    assert await migrate(database) == SCHEMA_VERSION
+    if database.dialect == "sqlite":
+        mode = await database.read(lambda conn: conn.execute(text("PRAGMA journal_mode")).scalar_one())
+        assert mode == "wal"
+    await database.dispose()
 
 
 async def test_a_database_from_a_newer_version_is_refused(database_url: str) -> None:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    async with engine.begin() as conn:
-        await conn.execute(text("UPDATE schema_version SET version = 999"))
+    database = open_database(database_url)
+    await migrate(database)
+    await database.write(lambda conn: conn.execute(text("UPDATE schema_version SET version = 999")))
     with pytest.raises(Unavailable, match="newer"):
-        await migrate(engine)
-    await engine.dispose()
+        await migrate(database)
+    await database.dispose()
 
 
 def plan_one(task: TaskRow, active: ActiveRuns) -> FirePlan:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 
-from orchestrator_mcp.store.engine import create_engine, migrate
+from orchestrator_mcp.store.engine import migrate, open_database
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import SCHEMA_VERSION
 from orchestrator_mcp.store.tokens import TokenStore, hash_token
@@ -22,7 +22,7 @@ async def test_a_token_is_found_by_its_secret_until_revoked_and_only_its_hash_is
 ) -> None:
     store = await SqlStore.open(database_url)
     try:
-        tokens = TokenStore(store.engine)
+        tokens = TokenStore(store.database)
         issued = await tokens.issue("alice", ["runs:read", "tasks:read", "runs:read"], NOW)
         other = await tokens.issue("bob", ["admin"], NOW)
         assert issued.secret != other.secret and issued.secret.startswith("orch_")
@@ -31,8 +31,8 @@ async def test_a_token_is_found_by_its_secret_until_revoked_and_only_its_hash_is
             found is not None and found.principal == "alice" and found.scopes == ["runs:read", "tasks:read"]
         )
         assert await tokens.find(issued.secret + "x") is None
-        async with store.engine.connect() as conn:
-            stored = [row[0] for row in await conn.execute(text("SELECT token_hash FROM tokens"))]
+        query = text("SELECT token_hash FROM tokens")
+        stored = await store.database.read(lambda conn: [row[0] for row in conn.execute(query)])
         assert hash_token(issued.secret) in stored and issued.secret not in stored
 
         assert await tokens.revoke(issued.row.id, NOW)
@@ -44,15 +44,20 @@ async def test_a_token_is_found_by_its_secret_until_revoked_and_only_its_hash_is
         await store.close()
 
 
+def make_version_2(conn: Connection) -> None:
+    conn.execute(text("DROP TABLE tokens"))
+    conn.execute(text("UPDATE schema_version SET version = 2"))
+
+
 async def test_a_version_2_database_gains_the_tokens_table(database_url: str) -> None:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP TABLE tokens"))
-        await conn.execute(text("UPDATE schema_version SET version = 2"))
-    assert await migrate(engine) == 2
-    async with engine.connect() as conn:
-        assert (await conn.execute(text("SELECT version FROM schema_version"))).scalar_one() == SCHEMA_VERSION
-        tables = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
-    await engine.dispose()
+    database = open_database(database_url)
+    await migrate(database)
+    await database.write(make_version_2)
+    assert await migrate(database) == 2
+    version = await database.read(
+        lambda conn: conn.execute(text("SELECT version FROM schema_version")).scalar_one()
+    )
+    assert version == SCHEMA_VERSION
+    tables = set(await database.read(lambda conn: inspect(conn).get_table_names()))
+    await database.dispose()
     assert "tokens" in tables and SCHEMA_VERSION == 3
