@@ -255,7 +255,7 @@ class SqlStore:
             conn.execute(delete(TASKS).where(TASKS.c.id == task_id))
             self._notify(conn, "task", task_id)
 
-        await self.database.write(work)
+        await self.database.write(work, slow=True)
 
     async def count_tasks(self, owner: str | None, status: str) -> int:
         stmt = select(func.count()).select_from(TASKS).where(TASKS.c.status == status)
@@ -539,7 +539,7 @@ class SqlStore:
                 conn.execute(delete(RUNS).where(RUNS.c.id.in_(chunk)))
             return len(run_ids)
 
-        return await self.database.write(work)
+        return await self.database.write(work, slow=True)
 
     async def queue_counts(self, owner: str | None) -> dict[str, int]:
         stmt = select(RUNS.c.status, func.count()).where(RUNS.c.status.in_(ACTIVE)).group_by(RUNS.c.status)
