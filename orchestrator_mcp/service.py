@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import anyio
@@ -533,7 +534,6 @@ class Orchestrator:
     # -- views and helpers ------------------------------------------------------------------
 
     def task_view(self, task: TaskRow) -> TaskView:
-        schedule = Schedule.model_validate(task.schedule)
         return TaskView(
             id=task.id,
             title=task.title,
@@ -541,12 +541,12 @@ class Orchestrator:
             owner=task.owner,
             status=task.status,
             schedule=task.schedule,
-            schedule_description=describe_schedule(schedule),
+            schedule_description=schedule_description(task.schedule),
             pipeline=task.pipeline,
             on_failure=task.on_failure,
             params=task.params,
             output=task.output,
-            policy=Policy.model_validate(task.policy).model_dump(mode="json"),
+            policy=full_policy(task.policy),
             next_run_at=task.next_run_at if task.status == TaskStatus.ACTIVE.value else None,
             last_run_at=task.last_run_at,
             last_run_status=task.last_run_status,
@@ -588,6 +588,37 @@ class Orchestrator:
                 owner=who.name, tool=tool, key=key, created_at=self.clock.now(), result_id=result_id
             )
         )
+
+
+VIEW_CACHE_SIZE = 1024
+"""How many distinct schedules and policies keep their description or defaults-filled form: tasks
+often share them, and a task is read far more often than it is changed."""
+
+
+def canonical_json(value: Any) -> str:
+    """The same text for the same JSON value, whatever its keys' order."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def schedule_description(schedule: Mapping[str, Any]) -> str:
+    """`describe_schedule` of a stored schedule (cron and rrule wording costs ~0.1 ms each time)."""
+    return _describe_stored_schedule(canonical_json(schedule))
+
+
+@lru_cache(maxsize=VIEW_CACHE_SIZE)
+def _describe_stored_schedule(schedule_json: str) -> str:
+    return describe_schedule(Schedule.model_validate(json.loads(schedule_json)))
+
+
+def full_policy(policy: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored policy with every default filled in, as JSON values; a new dict on each call."""
+    full: dict[str, Any] = json.loads(_full_policy_json(canonical_json(policy)))
+    return full
+
+
+@lru_cache(maxsize=VIEW_CACHE_SIZE)
+def _full_policy_json(policy_json: str) -> str:
+    return json.dumps(Policy.model_validate(json.loads(policy_json)).model_dump(mode="json"))
 
 
 def step_view(step: StepRow) -> StepView:

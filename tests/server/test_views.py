@@ -1,0 +1,86 @@
+"""How views are built: times written exactly as `timefmt.rfc3339` does whatever zone they came in,
+and a task's schedule description and full policy the same as computed afresh."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from orchestrator_mcp.domain.policy import Policy
+from orchestrator_mcp.domain.schedule import Schedule, describe_schedule
+from orchestrator_mcp.service import full_policy, schedule_description
+from orchestrator_mcp.timefmt import rfc3339
+from orchestrator_mcp.views import InstanceView, ValidationView
+
+TIMES = [
+    datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+    datetime(2026, 11, 24, 9, 0, 0, 120000, tzinfo=UTC),
+    datetime(2026, 11, 24, 9, 0, 0, 1, tzinfo=UTC),
+    datetime(2026, 3, 29, 3, 30, tzinfo=ZoneInfo("Europe/Paris")),
+    datetime(2026, 11, 24, 9, 0, 0, 500, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    datetime(2026, 11, 24, 9, 0, 0, 123456),
+]
+
+
+@pytest.mark.parametrize("moment", TIMES, ids=str)
+def test_a_timestamp_is_written_as_rfc3339_utc(moment: datetime) -> None:
+    view = InstanceView(id="i", host="h", started_at=moment, last_seen_at=moment)
+    dumped = view.model_dump(mode="json")
+    assert dumped["started_at"] == dumped["last_seen_at"] == rfc3339(moment)
+    assert f'"started_at":"{rfc3339(moment)}"' in view.model_dump_json()
+
+
+def test_timestamps_in_a_list_are_written_as_rfc3339_utc() -> None:
+    view = ValidationView(valid=True, errors=[], next_runs=TIMES)
+    assert view.model_dump(mode="json")["next_runs"] == [rfc3339(moment) for moment in TIMES]
+
+
+def test_a_timestamp_keeps_its_instant() -> None:
+    moment = TIMES[3]
+    view = InstanceView(id="i", host="h", started_at=moment, last_seen_at=moment)
+    assert view.started_at == moment
+    assert view.started_at.tzinfo is UTC
+
+
+SCHEDULES: list[dict[str, Any]] = [
+    {"kind": "manual"},
+    {"kind": "interval", "expr": "15m"},
+    {"kind": "interval", "expr": "1d", "timezone": "Europe/Paris", "start_at": "2026-01-05T09:00:00Z"},
+    {"kind": "cron", "expr": "0 9 * * 1-5", "timezone": "Europe/Paris"},
+    {"timezone": "Europe/Paris", "expr": "0 9 * * 1-5", "kind": "cron"},
+    {"kind": "rrule", "expr": "FREQ=WEEKLY;BYDAY=MO,WE;BYHOUR=8;BYMINUTE=30", "timezone": "America/New_York"},
+    {"kind": "once", "expr": "2026-12-01T09:00", "timezone": "Asia/Tokyo"},
+    {"kind": "cron", "expr": "not a cron", "timezone": "UTC"},
+]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=str)
+def test_a_schedule_description_is_the_one_computed_afresh(schedule: dict[str, Any]) -> None:
+    expected = describe_schedule(Schedule.model_validate(schedule))
+    assert schedule_description(schedule) == expected
+    assert schedule_description(dict(schedule)) == expected
+
+
+POLICIES: list[dict[str, Any]] = [
+    {},
+    {"overlap": "allow"},
+    {"retry": {"max_attempts": 3, "backoff_seconds": 2}, "timeout_seconds": 30},
+    {"timeout_seconds": 30, "retry": {"backoff_seconds": 2, "max_attempts": 3}},
+]
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=str)
+def test_a_full_policy_is_the_one_computed_afresh(policy: dict[str, Any]) -> None:
+    expected = Policy.model_validate(policy).model_dump(mode="json")
+    full = full_policy(policy)
+    assert full == expected
+    assert list(full) == list(expected)
+
+
+def test_a_full_policy_is_a_new_value_each_time() -> None:
+    first = full_policy({"overlap": "allow"})
+    first["retry"]["max_attempts"] = 99
+    assert full_policy({"overlap": "allow"})["retry"]["max_attempts"] == 1
