@@ -31,6 +31,7 @@ from orchestrator_mcp.store.tables import (
     RunRow,
     StepRow,
     TaskRow,
+    from_row,
 )
 
 ModelT = TypeVar("ModelT", bound=SQLModel)
@@ -116,7 +117,7 @@ def _chunks(items: list[ItemT], size: int) -> Iterator[list[ItemT]]:
 
 
 def _model(cls: type[ModelT], row: Any) -> ModelT:
-    return cls(**dict(row._mapping))
+    return from_row(cls, row._mapping)
 
 
 class SqlStore:

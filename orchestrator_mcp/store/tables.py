@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Column, DateTime, Index, Integer, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import configure_mappers, instrumentation
 from sqlmodel import Field, SQLModel
 
 SCHEMA_VERSION = 3
@@ -35,6 +37,30 @@ def _time(*, index: bool = False, nullable: bool = True) -> Any:
 
 def _json(nullable: bool = True) -> Any:
     return Field(default=None, sa_column=Column(JSON(), nullable=nullable))
+
+
+RowT = TypeVar("RowT", bound=SQLModel)
+
+
+def from_row(cls: type[RowT], values: Mapping[Any, Any]) -> RowT:
+    """A table object from a row read back from the database (every column, already typed).
+
+    `cls(**values)` sets each field through SQLAlchemy's attribute instrumentation (~60 µs for a
+    run); a row loaded from the database needs none of it, so this fills the instance's dict the
+    way SQLAlchemy's own loader does (~3 µs). The object is the same: equal, mutable, dumpable.
+    Anything but a whole row takes the ordinary path.
+    """
+    if values.keys() != cls.model_fields.keys():
+        return cls(**values)
+    manager = instrumentation.manager_of_class(cls)
+    if not manager.mapper.configured:  # attribute access needs what the first constructor call sets up
+        configure_mappers()
+    row = manager.new_instance()
+    row.__dict__.update(values)
+    object.__setattr__(row, "__pydantic_fields_set__", set(values))
+    object.__setattr__(row, "__pydantic_extra__", None)
+    object.__setattr__(row, "__pydantic_private__", None)
+    return row
 
 
 class SchemaVersionRow(SQLModel, table=True):

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Table, insert, select, update
 
 from orchestrator_mcp.ids import new_id
 from orchestrator_mcp.store.engine import Database
-from orchestrator_mcp.store.tables import TokenRow
+from orchestrator_mcp.store.tables import TokenRow, from_row
 
 TOKENS: Table = TokenRow.__table__  # type: ignore[attr-defined]
 TOKEN_PREFIX = "orch_"
@@ -59,7 +59,9 @@ class TokenStore:
     async def list_tokens(self) -> list[TokenRow]:
         """Every token, oldest first, revoked ones included (no secrets: there are none to show)."""
         stmt = select(TOKENS).order_by(TOKENS.c.created_at, TOKENS.c.id)
-        return await self.database.read(lambda conn: [TokenRow(**row._mapping) for row in conn.execute(stmt)])
+        return await self.database.read(
+            lambda conn: [from_row(TokenRow, row._mapping) for row in conn.execute(stmt)]
+        )
 
     async def revoke(self, token_id: str, now: datetime) -> bool:
         """Revoke a token; False when no live token has that id."""
@@ -76,6 +78,6 @@ class TokenStore:
 
         def work(conn: Connection) -> TokenRow | None:
             row = conn.execute(stmt).first()
-            return None if row is None else TokenRow(**row._mapping)
+            return None if row is None else from_row(TokenRow, row._mapping)
 
         return await self.database.read(work)
