@@ -19,13 +19,13 @@ from orchestrator_mcp.catalog import Catalog, ToolCallError
 from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.domain.expressions import ExpressionError, evaluate, is_truthy
 from orchestrator_mcp.domain.pipeline import Step, check_arguments
-from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.problems import join_path
 from orchestrator_mcp.domain.redaction import Redactor
 from orchestrator_mcp.domain.retry import FailureKind, backoff_delay, should_retry
 from orchestrator_mcp.domain.run import RunStatus, StepStatus
-from orchestrator_mcp.domain.templating import TemplateError, referenced_secrets, render
+from orchestrator_mcp.domain.templating import TemplateError, render
 from orchestrator_mcp.engine.events import RunEvent, RunEvents
+from orchestrator_mcp.engine.plans import Plan, PlanCache
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
@@ -82,6 +82,56 @@ class StepFailed(Exception):
         self.status = status
 
 
+@dataclass(slots=True)
+class StepRecord:
+    """A step's record while its run builds it; stored as a `StepRow` (see `row`)."""
+
+    run_id: str
+    seq: int
+    step_id: str
+    uses: str
+    phase: str
+    status: str = StepStatus.PENDING.value
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+    arguments: Any = None
+    result: Any = None
+    result_size: int = 0
+    error: str | None = None
+    skip_reason: str | None = None
+
+    def row(self) -> StepRow:
+        """The record as the store takes it. Every field is set here from values the runner built
+        (of the column types already), so pydantic's validation and SQLAlchemy's instrumentation,
+        which make a table model cost ~50 us to build, are skipped."""
+        return StepRow.model_construct(
+            run_id=self.run_id,
+            seq=self.seq,
+            step_id=self.step_id,
+            uses=self.uses,
+            phase=self.phase,
+            status=self.status,
+            attempts=self.attempts,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            duration_ms=self.duration_ms,
+            arguments=self.arguments,
+            result=self.result,
+            result_size=self.result_size,
+            error=self.error,
+            skip_reason=self.skip_reason,
+        )
+
+
+def log_row(run_id: str, at: datetime, level: str, message: str, step_id: str | None = None) -> LogRow:
+    """A log line as the store takes it, built without validation (see `StepRecord.row`)."""
+    return LogRow.model_construct(
+        id=None, run_id=run_id, at=at, level=level, step_id=step_id, message=message
+    )
+
+
 class Runner:
     """Runs pipelines; shared by every run of the process."""
 
@@ -101,6 +151,7 @@ class Runner:
         self.secrets = dict(secrets)
         self.redactor = Redactor(self.secrets.values())
         self.events = events
+        self.plans = PlanCache()
 
     async def execute(self, run: RunRow, handle: RunHandle) -> None:
         """Execute a claimed run to its end and store the outcome. Never raises for a run's failure."""
@@ -109,11 +160,11 @@ class Runner:
             await self._finish_without_steps(run, RunStatus.CANCELLED, "cancelled", "the task was deleted")
             return
         try:
-            execution = _Execution(self, run, task, handle)
+            plan = self.plans.get(task)
         except ValueError as error:  # a stored pipeline that no longer parses
             await self._finish_without_steps(run, RunStatus.FAILED, "invalid_pipeline", str(error))
             return
-        await execution.run()
+        await _Execution(self, run, task, plan, handle).run()
 
     async def _finish_without_steps(self, run: RunRow, status: RunStatus, kind: str, message: str) -> None:
         now = self.clock.now()
@@ -127,25 +178,26 @@ class Runner:
             },
             now,
         )
-        await self.store.append_logs([LogRow(run_id=run.id, at=now, level="ERROR", message=message)])
+        await self.store.append_logs([log_row(run.id, now, "ERROR", message)])
         await self.events.publish(RunEvent(run.id, run.owner, message, 0, 0, final=True))
 
 
 class _Execution:
     """The state of one run while it executes."""
 
-    def __init__(self, runner: Runner, run: RunRow, task: TaskRow, handle: RunHandle) -> None:
+    def __init__(self, runner: Runner, run: RunRow, task: TaskRow, plan: Plan, handle: RunHandle) -> None:
         self.runner = runner
         self.run_row = run
         self.handle = handle
-        self.policy = Policy.model_validate(task.policy)
-        self.steps = [Step.model_validate(item) for item in task.pipeline]
-        self.handlers = [Step.model_validate(item) for item in task.on_failure or []]
+        self.plan = plan
+        self.policy = plan.policy
+        self.steps = plan.steps
+        self.handlers = plan.handlers
         self.output = task.output
-        self.records: dict[str, StepRow] = {}
+        self.records: dict[str, StepRecord] = {}
         self.logs: list[LogRow] = []
         self.done = 0
-        self.current: StepRow | None = None
+        self.current: StepRecord | None = None
         self.context: dict[str, Any] = {
             "params": run.params,
             "vars": {},
@@ -165,28 +217,18 @@ class _Execution:
 
     def log(self, level: str, message: str, step_id: str | None = None) -> None:
         text = self.runner.redactor.redact_text(message)
-        self.logs.append(
-            LogRow(
-                run_id=self.run_row.id, at=self.runner.clock.now(), level=level, step_id=step_id, message=text
-            )
-        )
+        self.logs.append(log_row(self.run_row.id, self.runner.clock.now(), level, text, step_id))
 
-    async def flush(self, *rows: StepRow, run_values: dict[str, Any] | None = None) -> None:
+    async def flush(self, *records: StepRecord, run_values: dict[str, Any] | None = None) -> None:
         logs, self.logs = self.logs, []
-        if not (rows or logs or run_values):
+        if not (records or logs or run_values):
             return
+        rows = [record.row() for record in records]
         with anyio.CancelScope(shield=True):  # a record is never cut half-written
             await self.runner.store.record_progress(self.run_row.id, rows, logs, run_values)
 
-    def new_record(self, step: Step, seq: int, phase: str) -> StepRow:
-        record = StepRow(
-            run_id=self.run_row.id,
-            seq=seq,
-            step_id=step.id,
-            uses=step.uses,
-            phase=phase,
-            status=StepStatus.PENDING.value,
-        )
+    def new_record(self, step: Step, seq: int, phase: str) -> StepRecord:
+        record = StepRecord(run_id=self.run_row.id, seq=seq, step_id=step.id, uses=step.uses, phase=phase)
         self.records[step.id] = record
         return record
 
@@ -268,7 +310,7 @@ class _Execution:
         self.current = None
         await self.flush(*touched)
 
-    async def run_steps(self, steps: list[Step], phase: str) -> tuple[RunStatus, dict[str, Any] | None]:
+    async def run_steps(self, steps: tuple[Step, ...], phase: str) -> tuple[RunStatus, dict[str, Any] | None]:
         for index, step in enumerate(steps):
             record = self.records[step.id]
             try:
@@ -294,7 +336,7 @@ class _Execution:
                 self.log("WARNING", "continue_on_error: going on", step.id)
         return RunStatus.SUCCEEDED, None
 
-    async def run_step(self, step: Step, record: StepRow, path: str) -> None:
+    async def run_step(self, step: Step, record: StepRecord, path: str) -> None:
         clock = self.runner.clock
         self.context["now"] = rfc3339(clock.now())
         if step.if_ is not None and not self.condition(step):
@@ -334,7 +376,7 @@ class _Execution:
             raise StepFailed("expression_error", f"if: {error}") from error
 
     async def arguments(self, step: Step, path: str) -> dict[str, Any]:
-        missing = sorted(name for name in referenced_secrets(step.with_) if name not in self.runner.secrets)
+        missing = sorted(name for name in self.plan.secrets[step.id] if name not in self.runner.secrets)
         if missing:
             names = ", ".join(f"{name} (environment variable ORCH_SECRET_{name})" for name in missing)
             raise StepFailed("missing_secret", f"secret not set: {names}")
@@ -342,8 +384,11 @@ class _Execution:
             arguments = render(step.with_, self.context, join_path(path, "with"))
         except TemplateError as error:
             raise StepFailed("template_error", str(error)) from error
-        await self.runner.catalog.prepare([step.uses])
-        tool = self.runner.catalog.tool(step.uses)
+        catalog = self.runner.catalog
+        tool = catalog.tool(step.uses)
+        if tool is None:  # not known yet: open its server's session, or re-read its tool list
+            await catalog.prepare([step.uses])
+            tool = catalog.tool(step.uses)
         if tool is not None:
             problems = check_arguments(arguments, tool.input_schema, join_path(path, "with"))
             if problems:
@@ -351,7 +396,7 @@ class _Execution:
                 raise StepFailed("invalid_arguments", self.runner.redactor.redact_text(text))
         return dict(arguments)
 
-    async def call(self, step: Step, record: StepRow, arguments: dict[str, Any]) -> Any:
+    async def call(self, step: Step, record: StepRecord, arguments: dict[str, Any]) -> Any:
         retry = step.retry or self.policy.retry
         timeout = float(step.timeout_seconds or self.policy.step_timeout_seconds)
         while True:
@@ -373,7 +418,7 @@ class _Execution:
                 await self.flush(record)
                 await self.runner.clock.sleep(delay)
 
-    def end_record(self, record: StepRow) -> None:
+    def end_record(self, record: StepRecord) -> None:
         record.finished_at = self.runner.clock.now()
         if record.started_at is not None:
             record.duration_ms = _ms(record.finished_at, record.started_at)
