@@ -1,7 +1,11 @@
 """Execute one run: steps in order, conditions, templates, retries, timeouts, cancellation.
 
-Every state change is stored as it happens (step records, log lines, the run row), redacted of
-secrets, so `get_run` and the log show a run in flight and a crash loses at most the step in hand.
+Every state change (step records, log lines, the run row), redacted of secrets, is stored before
+the run does anything outside itself: before each tool call, before a retry's wait, before opening
+a tool server's session, and when the run ends. What happens in between (a step's end, the next
+step's condition and arguments) is pure computation, so it goes in the same write as the next
+call's "calling" record: one write per step, and a crash still loses at most the step in hand.
+Notices about the run (progress, subscriptions) are sent only once what they tell is stored.
 """
 
 from __future__ import annotations
@@ -195,8 +199,12 @@ class _Execution:
         self.handlers = plan.handlers
         self.output = task.output
         self.records: dict[str, StepRecord] = {}
-        self.logs: list[LogRow] = []
         self.done = 0
+        # What changed since the last write, and the notices waiting for it.
+        self.dirty: dict[int, StepRecord] = {}
+        self.logs: list[LogRow] = []
+        self.run_values: dict[str, Any] = {}
+        self.notices: list[RunEvent] = []
         self.current: StepRecord | None = None
         self.context: dict[str, Any] = {
             "params": run.params,
@@ -219,13 +227,23 @@ class _Execution:
         text = self.runner.redactor.redact_text(message)
         self.logs.append(log_row(self.run_row.id, self.runner.clock.now(), level, text, step_id))
 
-    async def flush(self, *records: StepRecord, run_values: dict[str, Any] | None = None) -> None:
-        logs, self.logs = self.logs, []
-        if not (records or logs or run_values):
-            return
-        rows = [record.row() for record in records]
-        with anyio.CancelScope(shield=True):  # a record is never cut half-written
-            await self.runner.store.record_progress(self.run_row.id, rows, logs, run_values)
+    def changed(self, *records: StepRecord, **run_values: Any) -> None:
+        """Note records and run fields to store with the next write."""
+        for record in records:
+            self.dirty[record.seq] = record
+        self.run_values.update(run_values)
+
+    async def flush(self) -> None:
+        """Store everything noted since the last write, in one write, then send the notices it allows."""
+        rows = [record.row() for record in self.dirty.values()]
+        logs, run_values = self.logs, self.run_values or None
+        self.dirty, self.logs, self.run_values = {}, [], {}
+        if rows or logs or run_values:
+            with anyio.CancelScope(shield=True):  # a record is never cut half-written
+                await self.runner.store.record_progress(self.run_row.id, rows, logs, run_values)
+        notices, self.notices = self.notices, []
+        for notice in notices:
+            await self.runner.events.publish(notice)
 
     def new_record(self, step: Step, seq: int, phase: str) -> StepRecord:
         record = StepRecord(run_id=self.run_row.id, seq=seq, step_id=step.id, uses=step.uses, phase=phase)
@@ -245,8 +263,8 @@ class _Execution:
             "INFO",
             f"run started ({self.run_row.trigger}, scheduled for {rfc3339(self.run_row.scheduled_for)})",
         )
-        await self.flush(*pending, run_values={"steps_total": len(self.steps), "started_at": started})
-        await self.publish("run started")
+        self.changed(*pending, steps_total=len(self.steps), started_at=started)
+        self.tell("run started")
 
         status, error = RunStatus.SUCCEEDED, None
         with anyio.move_on_after(self.policy.timeout_seconds) as deadline, self.handle.scope():
@@ -259,7 +277,7 @@ class _Execution:
             error = self.stop_current(
                 status, "run_timeout", f"the run exceeded its time limit of {self.policy.timeout_seconds}s"
             )
-        await self.skip_rest(error)
+        self.skip_rest(error)
 
         if status in (RunStatus.FAILED, RunStatus.TIMED_OUT) and self.handlers:
             self.context["error"] = error
@@ -268,12 +286,12 @@ class _Execution:
                 self.new_record(step, len(self.steps) + i, "on_failure")
                 for i, step in enumerate(self.handlers)
             ]
-            await self.flush(*handlers)
+            self.changed(*handlers)
             with self.handle.scope():
                 await self.run_steps(self.handlers, "on_failure")
             if self.handle.reason is not None:
                 self.stop_current(RunStatus.CANCELLED, "cancelled", self.handle.reason or "cancelled")
-            await self.skip_rest(error)
+            self.skip_rest(error)
 
         output = None
         if status is RunStatus.SUCCEEDED:
@@ -301,14 +319,14 @@ class _Execution:
         self.log("ERROR", message, step_id)
         return {"step_id": step_id, "type": kind, "message": message}
 
-    async def skip_rest(self, error: dict[str, Any] | None) -> None:
+    def skip_rest(self, error: dict[str, Any] | None) -> None:
         reason = "not started: " + (error["message"] if error else "the run ended")
         rest = [record for record in self.records.values() if record.status == StepStatus.PENDING.value]
         for record in rest:
             record.status, record.skip_reason = StepStatus.SKIPPED.value, reason[:500]
         touched = rest + ([self.current] if self.current is not None else [])
         self.current = None
-        await self.flush(*touched)
+        self.changed(*touched)
 
     async def run_steps(self, steps: tuple[Step, ...], phase: str) -> tuple[RunStatus, dict[str, Any] | None]:
         for index, step in enumerate(steps):
@@ -325,8 +343,8 @@ class _Execution:
                 }
                 self.log("ERROR", f"failed ({failure.kind}): {failure.message}", step.id)
                 self.current = None
-                await self.flush(record, run_values={"steps_completed": self.done})
-                await self.publish(f"step {step.id} {record.status}: {failure.message}")
+                self.changed(record, steps_completed=self.done)
+                self.tell(f"step {step.id} {record.status}: {failure.message}")
                 if not step.continue_on_error:
                     return RunStatus.FAILED, {
                         "step_id": step.id,
@@ -345,15 +363,16 @@ class _Execution:
             self.context["steps"][step.id] = {"status": record.status, "result": None, "error": None}
             self.log("INFO", f"skipped: {record.skip_reason}", step.id)
             self.done += 1
-            await self.flush(record, run_values={"steps_completed": self.done})
-            await self.publish(f"step {step.id} skipped")
+            self.changed(record, steps_completed=self.done)
+            self.tell(f"step {step.id} skipped")
             return
         record.status, record.started_at = StepStatus.RUNNING.value, clock.now()
         self.current = record
         arguments = await self.arguments(step, path)
         record.arguments = self.runner.redactor.redact(arguments)
         self.log("INFO", f"calling {step.uses}", step.id)
-        await self.flush(record)
+        self.changed(record)
+        await self.flush()
         value = await self.call(step, record, arguments)
         stored = self.runner.redactor.redact(value)
         record.status, record.result = StepStatus.SUCCEEDED.value, stored
@@ -365,8 +384,8 @@ class _Execution:
         self.done += 1
         self.current = None
         self.log("INFO", f"succeeded after {record.attempts} attempt(s) in {record.duration_ms} ms", step.id)
-        await self.flush(record, run_values={"steps_completed": self.done})
-        await self.publish(f"step {step.id} succeeded")
+        self.changed(record, steps_completed=self.done)
+        self.tell(f"step {step.id} succeeded")
 
     def condition(self, step: Step) -> bool:
         assert step.if_ is not None
@@ -387,6 +406,7 @@ class _Execution:
         catalog = self.runner.catalog
         tool = catalog.tool(step.uses)
         if tool is None:  # not known yet: open its server's session, or re-read its tool list
+            await self.flush()
             await catalog.prepare([step.uses])
             tool = catalog.tool(step.uses)
         if tool is not None:
@@ -415,7 +435,8 @@ class _Execution:
                     f"retrying in {delay:g}s",
                     step.id,
                 )
-                await self.flush(record)
+                self.changed(record)
+                await self.flush()
                 await self.runner.clock.sleep(delay)
 
     def end_record(self, record: StepRecord) -> None:
@@ -451,12 +472,14 @@ class _Execution:
         }
         with anyio.CancelScope(shield=True):
             await self.runner.store.finish_run(self.run_row.id, values, now)
-        await self.publish(f"run {status.value}", final=True)
+        await self.runner.events.publish(self.event(f"run {status.value}", final=True))
 
-    async def publish(self, message: str, final: bool = False) -> None:
-        await self.runner.events.publish(
-            RunEvent(self.run_row.id, self.run_row.owner, message, self.done, len(self.steps), final)
-        )
+    def tell(self, message: str) -> None:
+        """Send a notice about the run once what it tells is stored (after the next write)."""
+        self.notices.append(self.event(message))
+
+    def event(self, message: str, final: bool = False) -> RunEvent:
+        return RunEvent(self.run_row.id, self.run_row.owner, message, self.done, len(self.steps), final)
 
 
 def _ms(end: datetime, start: datetime) -> int:
