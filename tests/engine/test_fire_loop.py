@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
 import pytest
 
 from orchestrator_mcp.catalog import Catalog
@@ -15,9 +16,9 @@ from orchestrator_mcp.domain.run import Trigger
 from orchestrator_mcp.domain.schedule import Schedule
 from orchestrator_mcp.engine.events import RunEvents
 from orchestrator_mcp.engine.runner import Runner
-from orchestrator_mcp.engine.scheduler import Engine, EngineSettings, new_run, run_values
+from orchestrator_mcp.engine.scheduler import Engine, EngineSettings, Reading, new_run, run_values
 from orchestrator_mcp.store.sql import FirePlanner, RunFactory, SqlStore
-from orchestrator_mcp.store.tables import TaskRow
+from orchestrator_mcp.store.tables import RunRow, TaskRow
 
 pytestmark = pytest.mark.anyio
 
@@ -95,3 +96,58 @@ def test_fired_run_rows_have_every_column_a_validated_run_has() -> None:
     different = {key for key in built if built[key] != validated[key]}
     assert different == {"id", "fire_key", "status"}
     assert (built["status"], built["fire_key"]) == ("skipped", "k")
+
+
+def test_a_reading_holds_while_fresh_and_nothing_is_due() -> None:
+    reading = Reading()
+    assert not reading.holds(NOW)  # never read
+    reading.value, reading.fresh_until = NOW + timedelta(seconds=30), NOW + timedelta(seconds=1)
+    assert reading.holds(NOW)
+    assert not reading.holds(NOW + timedelta(seconds=1))  # the poll reads it again
+    reading.value = NOW
+    assert not reading.holds(NOW)  # something is due
+    reading.value = None
+    assert reading.holds(NOW)
+    reading.forget()
+    assert not reading.holds(NOW)
+
+
+async def test_a_change_signalled_during_a_read_is_not_lost() -> None:
+    reading = Reading()
+
+    async def read() -> datetime | None:
+        reading.forget()  # e.g. a task created while the store was being read
+        return None
+
+    assert await reading.take(NOW, 1.0, read) is None
+    assert not reading.holds(NOW)
+
+
+async def test_claims_are_skipped_while_the_queue_is_known_empty_and_made_after_a_wake(
+    store: FireCountingStore,
+) -> None:
+    claims: list[int] = []
+    claim_runs = store.claim_runs
+
+    async def counted(now: datetime, instance_id: str, limit: int) -> list[RunRow]:
+        claims.append(limit)
+        return await claim_runs(now, instance_id, limit)
+
+    store.claim_runs = counted  # type: ignore[method-assign]
+    engine = engine_on(store)
+    async with anyio.create_task_group() as runs:
+        engine._runs = runs
+        await engine.dispatch(NOW)
+        assert await engine._next_deadline(NOW, None) == NOW + timedelta(seconds=1)  # reads: none queued
+        engine._slot_freed()  # a run ended here: the queue is still known empty
+        await engine.dispatch(NOW)
+        assert len(claims) == 1
+        task = interval_task()
+        await store.insert_task(task)
+        await store.insert_run(new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {}))
+        engine.wake()  # what run_now does after queueing
+        await engine.dispatch(NOW)
+        assert len(claims) == 2
+        assert list(engine.handles) != []
+        await engine.stop()
+        runs.cancel_scope.cancel()
