@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,23 +26,39 @@ pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-class FireCountingStore(SqlStore):
-    fires: int
+@dataclass
+class Calls:
+    """How often the engine called some store methods."""
 
-    async def fire_due(self, now: datetime, planner: FirePlanner, runs_for: RunFactory, limit: int) -> int:
-        self.fires += 1
-        return await super().fire_due(now, planner, runs_for, limit)
+    fires: int = 0
+    claims: int = 0
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[FireCountingStore]:
+async def store(database_url: str) -> AsyncIterator[SqlStore]:
     opened = await SqlStore.open(database_url)
-    counting = FireCountingStore(opened.engine)
-    counting.fires = 0
     try:
-        yield counting
+        yield opened
     finally:
-        await counting.close()
+        await opened.close()
+
+
+@pytest.fixture
+def calls(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> Calls:
+    counted = Calls()
+    fire_due, claim_runs = store.fire_due, store.claim_runs
+
+    async def counted_fire(now: datetime, planner: FirePlanner, runs_for: RunFactory, limit: int) -> int:
+        counted.fires += 1
+        return await fire_due(now, planner, runs_for, limit)
+
+    async def counted_claim(now: datetime, instance_id: str, limit: int) -> list[RunRow]:
+        counted.claims += 1
+        return await claim_runs(now, instance_id, limit)
+
+    monkeypatch.setattr(store, "fire_due", counted_fire)
+    monkeypatch.setattr(store, "claim_runs", counted_claim)
+    return counted
 
 
 def interval_task(**fields: Any) -> TaskRow:
@@ -69,19 +86,21 @@ def engine_on(store: SqlStore) -> Engine:
     return Engine(store, runner, clock, EngineSettings())
 
 
-async def test_nothing_due_means_no_fire_transaction(store: FireCountingStore) -> None:
+async def test_nothing_due_means_no_fire_transaction(store: SqlStore, calls: Calls) -> None:
     engine = engine_on(store)
     assert await engine.fire_due(NOW) is None  # no task at all
     await store.insert_task(interval_task(next_run_at=NOW + timedelta(minutes=1)))
     assert await engine.fire_due(NOW) == NOW + timedelta(minutes=1)
-    assert store.fires == 0
+    assert calls.fires == 0
 
 
-async def test_a_due_task_is_fired_once_and_the_next_fire_time_returned(store: FireCountingStore) -> None:
+async def test_a_due_task_is_fired_once_and_the_next_fire_time_returned(
+    store: SqlStore, calls: Calls
+) -> None:
     engine = engine_on(store)
     await store.insert_task(interval_task())
     assert await engine.fire_due(NOW) == NOW + timedelta(minutes=1)
-    assert store.fires == 1
+    assert calls.fires == 1
     [run] = await store.list_runs(None, "task_1", None, None, 10, None)
     assert (run.scheduled_for, run.trigger, run.status, run.priority) == (NOW, "schedule", "queued", 5)
     assert run.params == {"city": "Lyon"} and run.exclusive is False
@@ -124,16 +143,8 @@ async def test_a_change_signalled_during_a_read_is_not_lost() -> None:
 
 
 async def test_claims_are_skipped_while_the_queue_is_known_empty_and_made_after_a_wake(
-    store: FireCountingStore,
+    store: SqlStore, calls: Calls
 ) -> None:
-    claims: list[int] = []
-    claim_runs = store.claim_runs
-
-    async def counted(now: datetime, instance_id: str, limit: int) -> list[RunRow]:
-        claims.append(limit)
-        return await claim_runs(now, instance_id, limit)
-
-    store.claim_runs = counted  # type: ignore[method-assign]
     engine = engine_on(store)
     async with anyio.create_task_group() as runs:
         engine._runs = runs
@@ -141,13 +152,13 @@ async def test_claims_are_skipped_while_the_queue_is_known_empty_and_made_after_
         assert await engine._next_deadline(NOW, None) == NOW + timedelta(seconds=1)  # reads: none queued
         engine._slot_freed()  # a run ended here: the queue is still known empty
         await engine.dispatch(NOW)
-        assert len(claims) == 1
+        assert calls.claims == 1
         task = interval_task()
         await store.insert_task(task)
         await store.insert_run(new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {}))
         engine.wake()  # what run_now does after queueing
         await engine.dispatch(NOW)
-        assert len(claims) == 2
+        assert calls.claims == 2
         assert list(engine.handles) != []
         await engine.stop()
         runs.cancel_scope.cancel()

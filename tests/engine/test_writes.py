@@ -36,10 +36,13 @@ class Write:
     run_values: dict[str, Any] | None
 
 
-class CountingStore(SqlStore):
-    """A store that remembers each progress write the runner makes."""
+class CountingStore:
+    """A store whose progress writes are remembered as the runner makes them."""
 
-    writes: list[Write]
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.writes: list[Write] = []
+        self._record_progress = store.record_progress
 
     async def record_progress(
         self, run_id: str, steps: Sequence[StepRow], logs: Sequence[LogRow], run_values: dict[str, Any] | None
@@ -47,18 +50,18 @@ class CountingStore(SqlStore):
         self.writes.append(
             Write([(step.step_id, step.status) for step in steps], [log.message for log in logs], run_values)
         )
-        await super().record_progress(run_id, steps, logs, run_values)
+        await self._record_progress(run_id, steps, logs, run_values)
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[CountingStore]:
-    opened = await SqlStore.open(database_url)
-    counting = CountingStore(opened.engine)
-    counting.writes = []
+async def counting(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[CountingStore]:
+    store = await SqlStore.open(database_url)
+    counter = CountingStore(store)
+    monkeypatch.setattr(store, "record_progress", counter.record_progress)
     try:
-        yield counting
+        yield counter
     finally:
-        await counting.close()
+        await store.close()
 
 
 @pytest.fixture
@@ -92,8 +95,9 @@ async def claimed_run(store: SqlStore, pipeline: list[dict[str, Any]], **fields:
 
 
 async def test_a_run_writes_once_per_tool_call_and_once_at_its_end(
-    store: CountingStore, catalog: Catalog
+    counting: CountingStore, catalog: Catalog
 ) -> None:
+    store = counting.store
     pipeline: list[dict[str, Any]] = [
         {"id": "a", "uses": "core.noop"},
         {"id": "skipped", "uses": "core.noop", "if": "`false`"},
@@ -102,7 +106,7 @@ async def test_a_run_writes_once_per_tool_call_and_once_at_its_end(
     run = await claimed_run(store, pipeline)
     await Runner(store, catalog, SystemClock(), {}, RunEvents()).execute(run, RunHandle(run.id))
 
-    start, before_b, end = store.writes
+    start, before_b, end = counting.writes
     # The run's start goes with the first call's record.
     assert start.steps == [("a", "running"), ("skipped", "pending"), ("b", "pending")]
     assert start.run_values is not None and set(start.run_values) == {"steps_total", "started_at"}
@@ -118,8 +122,9 @@ async def test_a_run_writes_once_per_tool_call_and_once_at_its_end(
 
 
 async def test_a_failed_run_stores_the_failure_and_the_steps_not_started_together(
-    store: CountingStore, catalog: Catalog
+    counting: CountingStore, catalog: Catalog
 ) -> None:
+    store = counting.store
     pipeline: list[dict[str, Any]] = [
         {"id": "boom", "uses": "core.fail", "with": {"message": "no"}},
         {"id": "never", "uses": "core.noop"},
@@ -127,7 +132,7 @@ async def test_a_failed_run_stores_the_failure_and_the_steps_not_started_togethe
     run = await claimed_run(store, pipeline, on_failure=[{"id": "alert", "uses": "core.noop"}])
     await Runner(store, catalog, SystemClock(), {}, RunEvents()).execute(run, RunHandle(run.id))
 
-    assert [write.steps for write in store.writes] == [
+    assert [write.steps for write in counting.writes] == [
         [("boom", "running"), ("never", "pending")],
         [("boom", "failed"), ("never", "skipped"), ("alert", "running")],
         [("alert", "succeeded")],
@@ -137,8 +142,9 @@ async def test_a_failed_run_stores_the_failure_and_the_steps_not_started_togethe
 
 
 async def test_notices_go_out_only_once_what_they_tell_is_stored(
-    store: CountingStore, catalog: Catalog
+    counting: CountingStore, catalog: Catalog
 ) -> None:
+    store = counting.store
     pipeline = [{"id": "a", "uses": "core.noop"}, {"id": "b", "uses": "core.noop"}]
     run = await claimed_run(store, pipeline)
     seen: list[tuple[str, dict[str, str]]] = []
