@@ -206,7 +206,9 @@ def check_arguments(arguments: dict[str, Any], schema: Mapping[str, Any], path: 
     left for the check after rendering. A required argument must be present either way.
     """
     try:
-        validator = Draft202012Validator(dict(schema))
+        validator = _validator(schema)
+        if validator.is_valid(arguments):
+            return []
         errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
     except SchemaError:
         return []
@@ -221,6 +223,24 @@ def check_arguments(arguments: dict[str, Any], schema: Mapping[str, Any], path: 
             continue
         problems.append(Problem(format_loc(path, location), error.message))
     return list(dict.fromkeys(problems))
+
+
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+_VALIDATOR_CACHE_SIZE = 1024
+
+
+def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
+    """A validator for `schema`, built once per schema object (tool lists hand out the same object
+    for every check until they are re-read, and building one costs more than most validations)."""
+    kept = _VALIDATORS.get(id(schema))
+    if kept is not None and kept[0] is schema:
+        return kept[1]
+    validator = Draft202012Validator(dict(schema))
+    if len(_VALIDATORS) >= _VALIDATOR_CACHE_SIZE:
+        _VALIDATORS.clear()
+    # The schema itself is kept beside its validator, so its id cannot be reused while cached.
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
 
 
 def _touches_template(arguments: Any, location: Sequence[int | str]) -> bool:

@@ -1,7 +1,11 @@
 """Execute one run: steps in order, conditions, templates, retries, timeouts, cancellation.
 
-Every state change is stored as it happens (step records, log lines, the run row), redacted of
-secrets, so `get_run` and the log show a run in flight and a crash loses at most the step in hand.
+Every state change (step records, log lines, the run row), redacted of secrets, is stored before
+the run does anything outside itself: before each tool call, before a retry's wait, before opening
+a tool server's session, and when the run ends. What happens in between (a step's end, the next
+step's condition and arguments) is pure computation, so it goes in the same write as the next
+call's "calling" record: one write per step, and a crash still loses at most the step in hand.
+Notices about the run (progress, subscriptions) are sent only once what they tell is stored.
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ from orchestrator_mcp.catalog import Catalog, ToolCallError
 from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.domain.expressions import ExpressionError, evaluate, is_truthy
 from orchestrator_mcp.domain.pipeline import Step, check_arguments
-from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.problems import join_path
 from orchestrator_mcp.domain.redaction import Redactor
 from orchestrator_mcp.domain.retry import FailureKind, backoff_delay, should_retry
 from orchestrator_mcp.domain.run import RunStatus, StepStatus
-from orchestrator_mcp.domain.templating import TemplateError, referenced_secrets, render
+from orchestrator_mcp.domain.templating import TemplateError, render
 from orchestrator_mcp.engine.events import RunEvent, RunEvents
+from orchestrator_mcp.engine.plans import Plan, PlanCache
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
@@ -82,6 +86,56 @@ class StepFailed(Exception):
         self.status = status
 
 
+@dataclass(slots=True)
+class StepRecord:
+    """A step's record while its run builds it; stored as a `StepRow` (see `row`)."""
+
+    run_id: str
+    seq: int
+    step_id: str
+    uses: str
+    phase: str
+    status: str = StepStatus.PENDING.value
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+    arguments: Any = None
+    result: Any = None
+    result_size: int = 0
+    error: str | None = None
+    skip_reason: str | None = None
+
+    def row(self) -> StepRow:
+        """The record as the store takes it. Every field is set here from values the runner built
+        (of the column types already), so pydantic's validation and SQLAlchemy's instrumentation,
+        which make a table model cost ~50 us to build, are skipped."""
+        return StepRow.model_construct(
+            run_id=self.run_id,
+            seq=self.seq,
+            step_id=self.step_id,
+            uses=self.uses,
+            phase=self.phase,
+            status=self.status,
+            attempts=self.attempts,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            duration_ms=self.duration_ms,
+            arguments=self.arguments,
+            result=self.result,
+            result_size=self.result_size,
+            error=self.error,
+            skip_reason=self.skip_reason,
+        )
+
+
+def log_row(run_id: str, at: datetime, level: str, message: str, step_id: str | None = None) -> LogRow:
+    """A log line as the store takes it, built without validation (see `StepRecord.row`)."""
+    return LogRow.model_construct(
+        id=None, run_id=run_id, at=at, level=level, step_id=step_id, message=message
+    )
+
+
 class Runner:
     """Runs pipelines; shared by every run of the process."""
 
@@ -101,6 +155,7 @@ class Runner:
         self.secrets = dict(secrets)
         self.redactor = Redactor(self.secrets.values())
         self.events = events
+        self.plans = PlanCache()
 
     async def execute(self, run: RunRow, handle: RunHandle) -> None:
         """Execute a claimed run to its end and store the outcome. Never raises for a run's failure."""
@@ -109,11 +164,11 @@ class Runner:
             await self._finish_without_steps(run, RunStatus.CANCELLED, "cancelled", "the task was deleted")
             return
         try:
-            execution = _Execution(self, run, task, handle)
+            plan = self.plans.get(task)
         except ValueError as error:  # a stored pipeline that no longer parses
             await self._finish_without_steps(run, RunStatus.FAILED, "invalid_pipeline", str(error))
             return
-        await execution.run()
+        await _Execution(self, run, task, plan, handle).run()
 
     async def _finish_without_steps(self, run: RunRow, status: RunStatus, kind: str, message: str) -> None:
         now = self.clock.now()
@@ -127,25 +182,30 @@ class Runner:
             },
             now,
         )
-        await self.store.append_logs([LogRow(run_id=run.id, at=now, level="ERROR", message=message)])
+        await self.store.append_logs([log_row(run.id, now, "ERROR", message)])
         await self.events.publish(RunEvent(run.id, run.owner, message, 0, 0, final=True))
 
 
 class _Execution:
     """The state of one run while it executes."""
 
-    def __init__(self, runner: Runner, run: RunRow, task: TaskRow, handle: RunHandle) -> None:
+    def __init__(self, runner: Runner, run: RunRow, task: TaskRow, plan: Plan, handle: RunHandle) -> None:
         self.runner = runner
         self.run_row = run
         self.handle = handle
-        self.policy = Policy.model_validate(task.policy)
-        self.steps = [Step.model_validate(item) for item in task.pipeline]
-        self.handlers = [Step.model_validate(item) for item in task.on_failure or []]
+        self.plan = plan
+        self.policy = plan.policy
+        self.steps = plan.steps
+        self.handlers = plan.handlers
         self.output = task.output
-        self.records: dict[str, StepRow] = {}
-        self.logs: list[LogRow] = []
+        self.records: dict[str, StepRecord] = {}
         self.done = 0
-        self.current: StepRow | None = None
+        # What changed since the last write, and the notices waiting for it.
+        self.dirty: dict[int, StepRecord] = {}
+        self.logs: list[LogRow] = []
+        self.run_values: dict[str, Any] = {}
+        self.notices: list[RunEvent] = []
+        self.current: StepRecord | None = None
         self.context: dict[str, Any] = {
             "params": run.params,
             "vars": {},
@@ -165,28 +225,28 @@ class _Execution:
 
     def log(self, level: str, message: str, step_id: str | None = None) -> None:
         text = self.runner.redactor.redact_text(message)
-        self.logs.append(
-            LogRow(
-                run_id=self.run_row.id, at=self.runner.clock.now(), level=level, step_id=step_id, message=text
-            )
-        )
+        self.logs.append(log_row(self.run_row.id, self.runner.clock.now(), level, text, step_id))
 
-    async def flush(self, *rows: StepRow, run_values: dict[str, Any] | None = None) -> None:
-        logs, self.logs = self.logs, []
-        if not (rows or logs or run_values):
-            return
-        with anyio.CancelScope(shield=True):  # a record is never cut half-written
-            await self.runner.store.record_progress(self.run_row.id, rows, logs, run_values)
+    def changed(self, *records: StepRecord, **run_values: Any) -> None:
+        """Note records and run fields to store with the next write."""
+        for record in records:
+            self.dirty[record.seq] = record
+        self.run_values.update(run_values)
 
-    def new_record(self, step: Step, seq: int, phase: str) -> StepRow:
-        record = StepRow(
-            run_id=self.run_row.id,
-            seq=seq,
-            step_id=step.id,
-            uses=step.uses,
-            phase=phase,
-            status=StepStatus.PENDING.value,
-        )
+    async def flush(self) -> None:
+        """Store everything noted since the last write, in one write, then send the notices it allows."""
+        rows = [record.row() for record in self.dirty.values()]
+        logs, run_values = self.logs, self.run_values or None
+        self.dirty, self.logs, self.run_values = {}, [], {}
+        if rows or logs or run_values:
+            with anyio.CancelScope(shield=True):  # a record is never cut half-written
+                await self.runner.store.record_progress(self.run_row.id, rows, logs, run_values)
+        notices, self.notices = self.notices, []
+        for notice in notices:
+            await self.runner.events.publish(notice)
+
+    def new_record(self, step: Step, seq: int, phase: str) -> StepRecord:
+        record = StepRecord(run_id=self.run_row.id, seq=seq, step_id=step.id, uses=step.uses, phase=phase)
         self.records[step.id] = record
         return record
 
@@ -203,8 +263,8 @@ class _Execution:
             "INFO",
             f"run started ({self.run_row.trigger}, scheduled for {rfc3339(self.run_row.scheduled_for)})",
         )
-        await self.flush(*pending, run_values={"steps_total": len(self.steps), "started_at": started})
-        await self.publish("run started")
+        self.changed(*pending, steps_total=len(self.steps), started_at=started)
+        self.tell("run started")
 
         status, error = RunStatus.SUCCEEDED, None
         with anyio.move_on_after(self.policy.timeout_seconds) as deadline, self.handle.scope():
@@ -217,7 +277,7 @@ class _Execution:
             error = self.stop_current(
                 status, "run_timeout", f"the run exceeded its time limit of {self.policy.timeout_seconds}s"
             )
-        await self.skip_rest(error)
+        self.skip_rest(error)
 
         if status in (RunStatus.FAILED, RunStatus.TIMED_OUT) and self.handlers:
             self.context["error"] = error
@@ -226,12 +286,12 @@ class _Execution:
                 self.new_record(step, len(self.steps) + i, "on_failure")
                 for i, step in enumerate(self.handlers)
             ]
-            await self.flush(*handlers)
+            self.changed(*handlers)
             with self.handle.scope():
                 await self.run_steps(self.handlers, "on_failure")
             if self.handle.reason is not None:
                 self.stop_current(RunStatus.CANCELLED, "cancelled", self.handle.reason or "cancelled")
-            await self.skip_rest(error)
+            self.skip_rest(error)
 
         output = None
         if status is RunStatus.SUCCEEDED:
@@ -259,16 +319,16 @@ class _Execution:
         self.log("ERROR", message, step_id)
         return {"step_id": step_id, "type": kind, "message": message}
 
-    async def skip_rest(self, error: dict[str, Any] | None) -> None:
+    def skip_rest(self, error: dict[str, Any] | None) -> None:
         reason = "not started: " + (error["message"] if error else "the run ended")
         rest = [record for record in self.records.values() if record.status == StepStatus.PENDING.value]
         for record in rest:
             record.status, record.skip_reason = StepStatus.SKIPPED.value, reason[:500]
         touched = rest + ([self.current] if self.current is not None else [])
         self.current = None
-        await self.flush(*touched)
+        self.changed(*touched)
 
-    async def run_steps(self, steps: list[Step], phase: str) -> tuple[RunStatus, dict[str, Any] | None]:
+    async def run_steps(self, steps: tuple[Step, ...], phase: str) -> tuple[RunStatus, dict[str, Any] | None]:
         for index, step in enumerate(steps):
             record = self.records[step.id]
             try:
@@ -283,8 +343,8 @@ class _Execution:
                 }
                 self.log("ERROR", f"failed ({failure.kind}): {failure.message}", step.id)
                 self.current = None
-                await self.flush(record, run_values={"steps_completed": self.done})
-                await self.publish(f"step {step.id} {record.status}: {failure.message}")
+                self.changed(record, steps_completed=self.done)
+                self.tell(f"step {step.id} {record.status}: {failure.message}")
                 if not step.continue_on_error:
                     return RunStatus.FAILED, {
                         "step_id": step.id,
@@ -294,7 +354,7 @@ class _Execution:
                 self.log("WARNING", "continue_on_error: going on", step.id)
         return RunStatus.SUCCEEDED, None
 
-    async def run_step(self, step: Step, record: StepRow, path: str) -> None:
+    async def run_step(self, step: Step, record: StepRecord, path: str) -> None:
         clock = self.runner.clock
         self.context["now"] = rfc3339(clock.now())
         if step.if_ is not None and not self.condition(step):
@@ -303,15 +363,16 @@ class _Execution:
             self.context["steps"][step.id] = {"status": record.status, "result": None, "error": None}
             self.log("INFO", f"skipped: {record.skip_reason}", step.id)
             self.done += 1
-            await self.flush(record, run_values={"steps_completed": self.done})
-            await self.publish(f"step {step.id} skipped")
+            self.changed(record, steps_completed=self.done)
+            self.tell(f"step {step.id} skipped")
             return
         record.status, record.started_at = StepStatus.RUNNING.value, clock.now()
         self.current = record
         arguments = await self.arguments(step, path)
         record.arguments = self.runner.redactor.redact(arguments)
         self.log("INFO", f"calling {step.uses}", step.id)
-        await self.flush(record)
+        self.changed(record)
+        await self.flush()
         value = await self.call(step, record, arguments)
         stored = self.runner.redactor.redact(value)
         record.status, record.result = StepStatus.SUCCEEDED.value, stored
@@ -323,8 +384,8 @@ class _Execution:
         self.done += 1
         self.current = None
         self.log("INFO", f"succeeded after {record.attempts} attempt(s) in {record.duration_ms} ms", step.id)
-        await self.flush(record, run_values={"steps_completed": self.done})
-        await self.publish(f"step {step.id} succeeded")
+        self.changed(record, steps_completed=self.done)
+        self.tell(f"step {step.id} succeeded")
 
     def condition(self, step: Step) -> bool:
         assert step.if_ is not None
@@ -334,7 +395,7 @@ class _Execution:
             raise StepFailed("expression_error", f"if: {error}") from error
 
     async def arguments(self, step: Step, path: str) -> dict[str, Any]:
-        missing = sorted(name for name in referenced_secrets(step.with_) if name not in self.runner.secrets)
+        missing = sorted(name for name in self.plan.secrets[step.id] if name not in self.runner.secrets)
         if missing:
             names = ", ".join(f"{name} (environment variable ORCH_SECRET_{name})" for name in missing)
             raise StepFailed("missing_secret", f"secret not set: {names}")
@@ -342,8 +403,12 @@ class _Execution:
             arguments = render(step.with_, self.context, join_path(path, "with"))
         except TemplateError as error:
             raise StepFailed("template_error", str(error)) from error
-        await self.runner.catalog.prepare([step.uses])
-        tool = self.runner.catalog.tool(step.uses)
+        catalog = self.runner.catalog
+        tool = catalog.tool(step.uses)
+        if tool is None:  # not known yet: open its server's session, or re-read its tool list
+            await self.flush()
+            await catalog.prepare([step.uses])
+            tool = catalog.tool(step.uses)
         if tool is not None:
             problems = check_arguments(arguments, tool.input_schema, join_path(path, "with"))
             if problems:
@@ -351,7 +416,7 @@ class _Execution:
                 raise StepFailed("invalid_arguments", self.runner.redactor.redact_text(text))
         return dict(arguments)
 
-    async def call(self, step: Step, record: StepRow, arguments: dict[str, Any]) -> Any:
+    async def call(self, step: Step, record: StepRecord, arguments: dict[str, Any]) -> Any:
         retry = step.retry or self.policy.retry
         timeout = float(step.timeout_seconds or self.policy.step_timeout_seconds)
         while True:
@@ -370,10 +435,11 @@ class _Execution:
                     f"retrying in {delay:g}s",
                     step.id,
                 )
-                await self.flush(record)
+                self.changed(record)
+                await self.flush()
                 await self.runner.clock.sleep(delay)
 
-    def end_record(self, record: StepRow) -> None:
+    def end_record(self, record: StepRecord) -> None:
         record.finished_at = self.runner.clock.now()
         if record.started_at is not None:
             record.duration_ms = _ms(record.finished_at, record.started_at)
@@ -406,12 +472,14 @@ class _Execution:
         }
         with anyio.CancelScope(shield=True):
             await self.runner.store.finish_run(self.run_row.id, values, now)
-        await self.publish(f"run {status.value}", final=True)
+        await self.runner.events.publish(self.event(f"run {status.value}", final=True))
 
-    async def publish(self, message: str, final: bool = False) -> None:
-        await self.runner.events.publish(
-            RunEvent(self.run_row.id, self.run_row.owner, message, self.done, len(self.steps), final)
-        )
+    def tell(self, message: str) -> None:
+        """Send a notice about the run once what it tells is stored (after the next write)."""
+        self.notices.append(self.event(message))
+
+    def event(self, message: str, final: bool = False) -> RunEvent:
+        return RunEvent(self.run_row.id, self.run_row.owner, message, self.done, len(self.steps), final)
 
 
 def _ms(end: datetime, start: datetime) -> int:

@@ -1,0 +1,164 @@
+"""The engine loop's firing step: a write only when something is due, and the rows it queues."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+import pytest
+
+from orchestrator_mcp.catalog import Catalog
+from orchestrator_mcp.clock import ManualClock
+from orchestrator_mcp.domain.policy import Policy
+from orchestrator_mcp.domain.run import Trigger
+from orchestrator_mcp.domain.schedule import Schedule
+from orchestrator_mcp.engine.events import RunEvents
+from orchestrator_mcp.engine.runner import Runner
+from orchestrator_mcp.engine.scheduler import Engine, EngineSettings, Reading, new_run, run_values
+from orchestrator_mcp.store.sql import FirePlanner, RunFactory, SqlStore
+from orchestrator_mcp.store.tables import RunRow, TaskRow
+
+pytestmark = pytest.mark.anyio
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Calls:
+    """How often the engine called some store methods."""
+
+    fires: int = 0
+    claims: int = 0
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SqlStore]:
+    opened = await SqlStore.open(database_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def calls(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> Calls:
+    counted = Calls()
+    fire_due, claim_runs = store.fire_due, store.claim_runs
+
+    async def counted_fire(now: datetime, planner: FirePlanner, runs_for: RunFactory, limit: int) -> int:
+        counted.fires += 1
+        return await fire_due(now, planner, runs_for, limit)
+
+    async def counted_claim(now: datetime, instance_id: str, limit: int) -> list[RunRow]:
+        counted.claims += 1
+        return await claim_runs(now, instance_id, limit)
+
+    monkeypatch.setattr(store, "fire_due", counted_fire)
+    monkeypatch.setattr(store, "claim_runs", counted_claim)
+    return counted
+
+
+def interval_task(**fields: Any) -> TaskRow:
+    schedule = Schedule.model_validate({"kind": "interval", "expr": "1m"})
+    values: dict[str, Any] = {
+        "id": "task_1",
+        "owner": "local",
+        "title": "every minute",
+        "status": "active",
+        "schedule": schedule.model_dump(mode="json"),
+        "anchor": NOW,
+        "next_run_at": NOW,
+        "pipeline": [{"id": "a", "uses": "core.noop"}],
+        "params": {"city": "Lyon"},
+        "policy": {"priority": 5, "overlap": "allow"},
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    return TaskRow(**(values | fields))
+
+
+def engine_on(store: SqlStore) -> Engine:
+    clock = ManualClock(NOW)
+    runner = Runner(store, Catalog([]), clock, {}, RunEvents())
+    return Engine(store, runner, clock, EngineSettings())
+
+
+async def test_nothing_due_means_no_fire_transaction(store: SqlStore, calls: Calls) -> None:
+    engine = engine_on(store)
+    assert await engine.fire_due(NOW) is None  # no task at all
+    await store.insert_task(interval_task(next_run_at=NOW + timedelta(minutes=1)))
+    assert await engine.fire_due(NOW) == NOW + timedelta(minutes=1)
+    assert calls.fires == 0
+
+
+async def test_a_due_task_is_fired_once_and_the_next_fire_time_returned(
+    store: SqlStore, calls: Calls
+) -> None:
+    engine = engine_on(store)
+    await store.insert_task(interval_task())
+    assert await engine.fire_due(NOW) == NOW + timedelta(minutes=1)
+    assert calls.fires == 1
+    [run] = await store.list_runs(None, "task_1", None, None, 10, None)
+    assert (run.scheduled_for, run.trigger, run.status, run.priority) == (NOW, "schedule", "queued", 5)
+    assert run.params == {"city": "Lyon"} and run.exclusive is False
+
+
+def test_fired_run_rows_have_every_column_a_validated_run_has() -> None:
+    task = interval_task()
+    policy = Policy.model_validate(task.policy)
+    built = run_values(task, Trigger.SCHEDULE, NOW, NOW, policy, task.params, status="skipped", fire_key="k")
+    validated = new_run(task, Trigger.SCHEDULE, NOW, NOW, policy, task.params).model_dump()
+    assert built.keys() == validated.keys()
+    different = {key for key in built if built[key] != validated[key]}
+    assert different == {"id", "fire_key", "status"}
+    assert (built["status"], built["fire_key"]) == ("skipped", "k")
+
+
+def test_a_reading_holds_while_fresh_and_nothing_is_due() -> None:
+    reading = Reading()
+    assert not reading.holds(NOW)  # never read
+    reading.value, reading.fresh_until = NOW + timedelta(seconds=30), NOW + timedelta(seconds=1)
+    assert reading.holds(NOW)
+    assert not reading.holds(NOW + timedelta(seconds=1))  # the poll reads it again
+    reading.value = NOW
+    assert not reading.holds(NOW)  # something is due
+    reading.value = None
+    assert reading.holds(NOW)
+    reading.forget()
+    assert not reading.holds(NOW)
+
+
+async def test_a_change_signalled_during_a_read_is_not_lost() -> None:
+    reading = Reading()
+
+    async def read() -> datetime | None:
+        reading.forget()  # e.g. a task created while the store was being read
+        return None
+
+    assert await reading.take(NOW, 1.0, read) is None
+    assert not reading.holds(NOW)
+
+
+async def test_claims_are_skipped_while_the_queue_is_known_empty_and_made_after_a_wake(
+    store: SqlStore, calls: Calls
+) -> None:
+    engine = engine_on(store)
+    async with anyio.create_task_group() as runs:
+        engine._runs = runs
+        await engine.dispatch(NOW)
+        assert await engine._next_deadline(NOW, None) == NOW + timedelta(seconds=1)  # reads: none queued
+        engine._slot_freed()  # a run ended here: the queue is still known empty
+        await engine.dispatch(NOW)
+        assert calls.claims == 1
+        task = interval_task()
+        await store.insert_task(task)
+        await store.insert_run(new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {}))
+        engine.wake()  # what run_now does after queueing
+        await engine.dispatch(NOW)
+        assert calls.claims == 2
+        assert list(engine.handles) != []
+        await engine.stop()
+        runs.cancel_scope.cancel()
