@@ -157,9 +157,11 @@ class Runner:
         self.events = events
         self.plans = PlanCache()
 
-    async def execute(self, run: RunRow, handle: RunHandle) -> None:
-        """Execute a claimed run to its end and store the outcome. Never raises for a run's failure."""
-        task = await self.store.get_task(run.task_id)
+    async def execute(self, run: RunRow, task: TaskRow | None, handle: RunHandle) -> None:
+        """Execute a claimed run of `task` (None: deleted since) to its end and store the outcome.
+
+        Never raises for a run's failure.
+        """
         if task is None:
             await self._finish_without_steps(run, RunStatus.CANCELLED, "cancelled", "the task was deleted")
             return

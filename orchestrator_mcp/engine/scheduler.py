@@ -342,18 +342,20 @@ class Engine:
         if free <= 0 or self._ready.holds(now):  # nothing queued is ready, as last read
             return
         self._ready.forget()  # claiming changes the queue
-        for run in await self.store.claim_runs(now, self.instance.id, free):
+        claimed = await self.store.claim_runs(now, self.instance.id, free)
+        tasks = await self.store.get_tasks(run.task_id for run in claimed)  # one read, not one per run
+        for run in claimed:
             handle = RunHandle(run.id)
             self.handles[run.id] = handle
             self._idle = anyio.Event()
-            self._runs.start_soon(self._execute, run, handle)
+            self._runs.start_soon(self._execute, run, tasks.get(run.task_id), handle)
 
-    async def _execute(self, run: RunRow, handle: RunHandle) -> None:
+    async def _execute(self, run: RunRow, task: TaskRow | None, handle: RunHandle) -> None:
         try:
             # Shielded from the engine's own cancellation: a shutdown stops runs through their
             # handles, so they can record how they ended.
             with handle.shield():
-                await self.runner.execute(run, handle)
+                await self.runner.execute(run, task, handle)
         except Exception as error:
             logger.exception("run %s crashed", run.id)
             message = f"internal error: {type(error).__name__}: {error}"

@@ -205,6 +205,19 @@ class SqlStore:
     async def get_task(self, task_id: str) -> TaskRow | None:
         return await self._row(select(TASKS).where(TASKS.c.id == task_id), TaskRow)
 
+    async def get_tasks(self, task_ids: Iterable[str]) -> dict[str, TaskRow]:
+        """These tasks by id (those that still exist), in one read."""
+        ids = sorted(set(task_ids))
+
+        def work(conn: Connection) -> dict[str, TaskRow]:
+            found: dict[str, TaskRow] = {}
+            for chunk in _chunks(ids, IN_CHUNK):
+                for row in conn.execute(select(TASKS).where(TASKS.c.id.in_(chunk))):
+                    found[row.id] = _model(TaskRow, row)
+            return found
+
+        return await self.database.read(work) if ids else {}
+
     async def list_tasks(
         self,
         owner: str | None,
@@ -448,15 +461,11 @@ class SqlStore:
         Returns False if the run had already ended (e.g. cancelled while queued).
         """
         status = RunStatus(values["status"])
-        end = (
-            update(RUNS)
-            .where(RUNS.c.id == run_id, RUNS.c.status.in_(ACTIVE))
-            .values(**values)
-            .returning(RUNS.c.task_id, RUNS.c.started_at)
-        )
+        end = _end_run(tuple(sorted(values)))
+        params = {"run_key": run_id, **{f"new_{key}": value for key, value in values.items()}}
 
         def work(conn: Connection) -> bool:
-            ended = conn.execute(end).first()
+            ended = conn.execute(end, params).first()
             if ended is None:
                 return False
             if status is not RunStatus.SKIPPED:
@@ -718,25 +727,48 @@ def _lock_idle_tasks(conn: Connection, task_ids: set[str]) -> set[str]:
     return set(locked) - {row[0] for row in conn.execute(running)}
 
 
+@functools.cache
+def _end_run(keys: tuple[str, ...]) -> Any:
+    """UPDATE a still-active run's columns `keys` (bound as `new_<key>`); built once per set of keys."""
+    return (
+        update(RUNS)
+        .where(RUNS.c.id == bindparam("run_key"), RUNS.c.status.in_(ACTIVE))
+        .values({key: bindparam(f"new_{key}") for key in keys})
+        .returning(RUNS.c.task_id, RUNS.c.started_at)
+    )
+
+
+@functools.cache
+def _add_run_to_counters(failed: bool) -> Any:
+    """The counters UPDATE of `_count_run` (built once: building it cost more than running it)."""
+    return (
+        update(TASKS)
+        .where(TASKS.c.id == bindparam("task_key"))
+        .values(
+            run_count=TASKS.c.run_count + 1,
+            success_count=TASKS.c.success_count + bindparam("succeeded"),
+            failure_count=TASKS.c.failure_count + int(failed),
+            consecutive_failures=TASKS.c.consecutive_failures + 1 if failed else 0,
+            last_run_at=bindparam("new_last_run_at"),
+            last_run_status=bindparam("new_last_run_status"),
+        )
+        .returning(TASKS.c.consecutive_failures, TASKS.c.policy, TASKS.c.status)
+    )
+
+
 def _count_run(
     conn: Connection, task_id: str, last_run_at: datetime, status: RunStatus, now: datetime
 ) -> None:
     """Add an ended run to its task's counters (in SQL: no read first), pausing the task when
     `pause_after_failures` failures in a row are reached."""
     failed = status.is_failure
-    counted = conn.execute(
-        update(TASKS)
-        .where(TASKS.c.id == task_id)
-        .values(
-            run_count=TASKS.c.run_count + 1,
-            success_count=TASKS.c.success_count + int(status is RunStatus.SUCCEEDED),
-            failure_count=TASKS.c.failure_count + int(failed),
-            consecutive_failures=TASKS.c.consecutive_failures + 1 if failed else 0,
-            last_run_at=last_run_at,
-            last_run_status=status.value,
-        )
-        .returning(TASKS.c.consecutive_failures, TASKS.c.policy, TASKS.c.status)
-    ).first()
+    params = {
+        "task_key": task_id,
+        "succeeded": int(status is RunStatus.SUCCEEDED),
+        "new_last_run_at": last_run_at,
+        "new_last_run_status": status.value,
+    }
+    counted = conn.execute(_add_run_to_counters(failed), params).first()
     if counted is None or not failed:
         return
     limit = (counted.policy or {}).get("pause_after_failures")

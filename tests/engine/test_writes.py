@@ -104,7 +104,9 @@ async def test_a_run_writes_once_per_tool_call_and_once_at_its_end(
         {"id": "b", "uses": "core.echo", "with": {"x": 1}},
     ]
     run = await claimed_run(store, pipeline)
-    await Runner(store, catalog, SystemClock(), {}, RunEvents()).execute(run, RunHandle(run.id))
+    await Runner(store, catalog, SystemClock(), {}, RunEvents()).execute(
+        run, await store.get_task(run.task_id), RunHandle(run.id)
+    )
 
     start, before_b, end = counting.writes
     # The run's start goes with the first call's record.
@@ -130,7 +132,9 @@ async def test_a_failed_run_stores_the_failure_and_the_steps_not_started_togethe
         {"id": "never", "uses": "core.noop"},
     ]
     run = await claimed_run(store, pipeline, on_failure=[{"id": "alert", "uses": "core.noop"}])
-    await Runner(store, catalog, SystemClock(), {}, RunEvents()).execute(run, RunHandle(run.id))
+    await Runner(store, catalog, SystemClock(), {}, RunEvents()).execute(
+        run, await store.get_task(run.task_id), RunHandle(run.id)
+    )
 
     assert [write.steps for write in counting.writes] == [
         [("boom", "running"), ("never", "pending")],
@@ -155,7 +159,9 @@ async def test_notices_go_out_only_once_what_they_tell_is_stored(
 
     events = RunEvents()
     events.listen(run.id, listener)
-    await Runner(store, catalog, SystemClock(), {}, events).execute(run, RunHandle(run.id))
+    await Runner(store, catalog, SystemClock(), {}, events).execute(
+        run, await store.get_task(run.task_id), RunHandle(run.id)
+    )
 
     assert seen == [
         ("run started", {"a": "running", "b": "pending"}),

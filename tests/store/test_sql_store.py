@@ -131,3 +131,29 @@ async def test_claims_take_priority_then_fire_time_and_one_run_per_exclusive_tas
     assert [run.id for run in claimed] == [high.id, second_a.id]
     assert await store.claim_runs(NOW + timedelta(seconds=5), "inst_2", 10) == []
     assert await store.next_ready_at() == NOW
+
+
+async def test_tasks_are_read_together_by_id_and_missing_ones_are_left_out(store: SqlStore) -> None:
+    for task_id in ("task_1", "task_2", "task_3"):
+        await store.insert_task(task_row(task_id, None))
+    found = await store.get_tasks(["task_3", "task_1", "task_1", "task_gone"])
+    assert sorted(found) == ["task_1", "task_3"] and found["task_3"].id == "task_3"
+    assert await store.get_tasks([]) == {}
+
+
+async def test_an_ended_run_counts_once_and_failures_in_a_row_pause_the_task(store: SqlStore) -> None:
+    task = task_row("task_1", None)
+    task.policy = {"pause_after_failures": 2}
+    await store.insert_task(task)
+    runs = [new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {}) for _ in range(4)]
+    for run in runs:
+        await store.insert_run(run)
+    outcomes = [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.FAILED]
+    for run, status in zip(runs[:3], outcomes, strict=True):
+        assert await store.finish_run(run.id, {"status": status.value, "finished_at": NOW}, NOW)
+    assert not await store.finish_run(runs[0].id, {"status": "failed", "finished_at": NOW}, NOW)
+    counted = await store.get_task("task_1")
+    assert counted is not None
+    assert (counted.run_count, counted.success_count, counted.failure_count) == (3, 1, 2)
+    assert counted.consecutive_failures == 2 and counted.status == "paused"
+    assert counted.last_run_status == "failed"
