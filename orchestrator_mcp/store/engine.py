@@ -82,9 +82,22 @@ class SqliteDatabase:
         self._readers = anyio.CapacityLimiter(readers)
 
     async def write(self, work: Work[T], *, slow: bool = False) -> T:
-        if not slow and not self._writer.borrowed_tokens:
+        here = not slow and not self._writer.borrowed_tokens  # never ahead of a write already waiting
+        return await self._run(_write, work, self._writer, here)
+
+    async def read(self, work: Work[T]) -> T:
+        return await self._run(_read, work, self._readers, here=True)
+
+    async def _run(
+        self,
+        transaction: Callable[[Engine, Work[T]], T],
+        work: Work[T],
+        limiter: anyio.CapacityLimiter,
+        here: bool,
+    ) -> T:
+        if here:
             try:
-                done = _write(self._here, work)
+                done = transaction(self._here, work)
             except exc.OperationalError as error:
                 if not _busy(error):
                     raise
@@ -92,20 +105,7 @@ class SqliteDatabase:
                 await anyio.lowlevel.cancel_shielded_checkpoint()
                 return done
         with anyio.CancelScope(shield=True):
-            done = await anyio.to_thread.run_sync(_write, self.engine, work, limiter=self._writer)
-        return done
-
-    async def read(self, work: Work[T]) -> T:
-        try:
-            done = _read(self._here, work)
-        except exc.OperationalError as error:
-            if not _busy(error):
-                raise
-        else:
-            await anyio.lowlevel.cancel_shielded_checkpoint()
-            return done
-        with anyio.CancelScope(shield=True):
-            done = await anyio.to_thread.run_sync(_read, self.engine, work, limiter=self._readers)
+            done = await anyio.to_thread.run_sync(transaction, self.engine, work, limiter=limiter)
         return done
 
     async def dispose(self) -> None:
