@@ -76,7 +76,7 @@ async def drain(seconds: float, profiler: Any) -> dict[str, Any]:
         now = utcnow()
         task = task_template({"kind": "manual"}, now, {"overlap": "allow"})
         insert_rows(engine, TASKS, [task])
-        insert_rows(engine, RUNS, queued_runs(task, int(seconds * 200), now))
+        insert_rows(engine, RUNS, queued_runs(task, int(seconds * 2_500), now))
         timer.install()
         try:
             async with in_process(url, 8) as client:

@@ -46,8 +46,20 @@ INSTANCES: Table = InstanceRow.__table__  # type: ignore[attr-defined]
 ACTIVE = [status.value for status in ACTIVE_RUN_STATUSES]
 IN_CHUNK = 500
 """Ids per `IN (...)` list (well under SQLite's bound-parameter limit)."""
-INSERT_CHUNK = 200
-"""Rows per multi-row INSERT (each run row binds about 25 parameters)."""
+
+_START_RUNS = (
+    update(RUNS)
+    .where(RUNS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status=RunStatus.RUNNING.value, started_at=bindparam("now"), instance_id=bindparam("instance"))
+    .returning(*RUNS.c)
+)
+"""Mark claimed runs running on an instance (statements built once: building one costs more than
+running it)."""
+_TASKS_BY_ID = select(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
+_TASK_BY_ID = select(TASKS).where(TASKS.c.id == bindparam("id"))
+_RUN_BY_ID = select(RUNS).where(RUNS.c.id == bindparam("id"))
+_NEXT_DUE = select(func.min(TASKS.c.next_run_at)).where(TASKS.c.status == TaskStatus.ACTIVE.value)
+_NEXT_READY = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == RunStatus.QUEUED.value)
 
 FirePlanner = Callable[[TaskRow, ActiveRuns], FirePlan]
 """Given a due task and its active runs, decide the fire (pure; see domain.firing)."""
@@ -150,9 +162,9 @@ class SqlStore:
     async def _rows(self, stmt: Any, cls: type[ModelT]) -> list[ModelT]:
         return await self.database.read(lambda conn: [_model(cls, row) for row in conn.execute(stmt)])
 
-    async def _row(self, stmt: Any, cls: type[ModelT]) -> ModelT | None:
+    async def _row(self, stmt: Any, cls: type[ModelT], params: dict[str, Any] | None = None) -> ModelT | None:
         def work(conn: Connection) -> ModelT | None:
-            row = conn.execute(stmt).first()
+            row = conn.execute(stmt, params).first()
             return None if row is None else _model(cls, row)
 
         return await self.database.read(work)
@@ -190,6 +202,11 @@ class SqlStore:
             set_={column.name: upsert.excluded[column.name] for column in STEPS.c if column.name not in keys},
         )
 
+    @functools.cached_property
+    def _insert_runs(self) -> Any:
+        """Insert runs, skipping fire times already taken (unique task + fire key); built once."""
+        return self._insert(RUNS).on_conflict_do_nothing().returning(RUNS.c.status)
+
     async def ping(self) -> None:
         await self._scalar(select(1))
 
@@ -203,7 +220,7 @@ class SqlStore:
         await self.database.write(work)
 
     async def get_task(self, task_id: str) -> TaskRow | None:
-        return await self._row(select(TASKS).where(TASKS.c.id == task_id), TaskRow)
+        return await self._row(_TASK_BY_ID, TaskRow, {"id": task_id})
 
     async def get_tasks(self, task_ids: Iterable[str]) -> dict[str, TaskRow]:
         """These tasks by id (those that still exist), in one read."""
@@ -212,7 +229,7 @@ class SqlStore:
         def work(conn: Connection) -> dict[str, TaskRow]:
             found: dict[str, TaskRow] = {}
             for chunk in _chunks(ids, IN_CHUNK):
-                for row in conn.execute(select(TASKS).where(TASKS.c.id.in_(chunk))):
+                for row in conn.execute(_TASKS_BY_ID, {"ids": chunk}):
                     found[row.id] = _model(TaskRow, row)
             return found
 
@@ -278,8 +295,7 @@ class SqlStore:
         return int(await self._scalar(stmt))
 
     async def next_due_at(self) -> datetime | None:
-        stmt = select(func.min(TASKS.c.next_run_at)).where(TASKS.c.status == TaskStatus.ACTIVE.value)
-        return _aware(await self._scalar(stmt))
+        return _aware(await self._scalar(_NEXT_DUE))
 
     # -- firing ------------------------------------------------------------------------------
 
@@ -316,9 +332,9 @@ class SqlStore:
                     status = TaskStatus.PAUSED
                 moves.append({"task_key": task.id, "new_next": plan.next_run_at, "new_status": status.value})
             queued = 0
-            for chunk in _chunks(runs, INSERT_CHUNK):
-                stmt = self._insert(RUNS).values(chunk).on_conflict_do_nothing().returning(RUNS.c.status)
-                queued += [status for (status,) in conn.execute(stmt)].count(RunStatus.QUEUED.value)
+            if runs:  # executemany: one compiled statement, sent in batches ("insertmanyvalues")
+                inserted = conn.execute(self._insert_runs, runs)
+                queued = [status for (status,) in inserted].count(RunStatus.QUEUED.value)
             if moves:
                 move = (
                     update(TASKS)
@@ -357,7 +373,7 @@ class SqlStore:
         await self.database.write(work)
 
     async def get_run(self, run_id: str) -> RunRow | None:
-        return await self._row(select(RUNS).where(RUNS.c.id == run_id), RunRow)
+        return await self._row(_RUN_BY_ID, RunRow, {"id": run_id})
 
     async def list_runs(
         self,
@@ -431,12 +447,7 @@ class SqlStore:
                     exclusive_started.add(run.task_id)
             if not chosen:
                 return []
-            claimed = conn.execute(
-                update(RUNS)
-                .where(RUNS.c.id.in_(chosen))
-                .values(status=RunStatus.RUNNING.value, started_at=now, instance_id=instance_id)
-                .returning(*RUNS.c)
-            )
+            claimed = conn.execute(_START_RUNS, {"ids": chosen, "now": now, "instance": instance_id})
             rank = {run_id: index for index, run_id in enumerate(chosen)}
             return sorted((_model(RunRow, row) for row in claimed), key=lambda run: rank[run.id])
 
@@ -444,8 +455,7 @@ class SqlStore:
 
     async def next_ready_at(self) -> datetime | None:
         """The earliest `not_before` among queued runs."""
-        stmt = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == RunStatus.QUEUED.value)
-        return _aware(await self._scalar(stmt))
+        return _aware(await self._scalar(_NEXT_READY))
 
     async def update_run(self, run_id: str, values: dict[str, Any]) -> None:
         def work(conn: Connection) -> None:

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, Text, TypeDecorator, UniqueConstraint, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import configure_mappers, instrumentation
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -105,7 +105,9 @@ class RunRow(SQLModel, table=True):
     __tablename__ = "runs"
     __table_args__ = (
         UniqueConstraint("task_id", "fire_key", name="uq_runs_fire"),
-        Index("ix_runs_claim", "status", "priority", "scheduled_for"),
+        # In the claim's order (priority high first, then fire time, then id), so a claim reads the
+        # first ready runs instead of sorting every queued one.
+        Index("ix_runs_ready", "status", text("priority DESC"), "scheduled_for", "id"),
         Index("ix_runs_task_recent", "task_id", "queued_at", "id"),
         Index("ix_runs_owner_recent", "owner", "queued_at", "id"),
         Index("ix_runs_recent", "queued_at", "id"),

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Connection, text
+from sqlalchemy.dialects import sqlite
 
 from orchestrator_mcp.store.engine import migrate, open_database
 from orchestrator_mcp.store.sql import SqlStore
@@ -69,3 +70,32 @@ async def test_listing_pages_use_an_index_instead_of_sorting(sqlite_url: str) ->
     details = await store.database.read(lambda conn: " ".join(str(row[-1]) for row in conn.execute(query)))
     await store.close()
     assert "ix_runs_recent" in details and "TEMP B-TREE" not in details
+
+
+async def test_a_claim_reads_the_queue_in_index_order_instead_of_sorting_it(sqlite_url: str) -> None:
+    store = await SqlStore.open(sqlite_url)
+    claim = str(store._claimable.compile(dialect=sqlite.dialect()))
+    binds = ("queued", "2026-01-01 00:00:00.000000", "running", 4, 0)
+    details = await store.database.read(
+        lambda conn: " ".join(
+            str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + claim, binds)
+        )
+    )
+    await store.close()
+    assert "ix_runs_ready" in details and "TEMP B-TREE" not in details
+
+
+async def test_a_version_3_database_gets_the_claim_order_index(database_url: str) -> None:
+    database = open_database(database_url)
+    await migrate(database)
+
+    def make_version_3(conn: Connection) -> None:
+        conn.execute(text("DROP INDEX ix_runs_ready"))
+        conn.execute(text("CREATE INDEX ix_runs_claim ON runs (status, priority, scheduled_for)"))
+        conn.execute(text("UPDATE schema_version SET version = 3"))
+
+    await database.write(make_version_3)
+    assert await migrate(database) == 3
+    await database.dispose()
+    names = await indexes(database_url)
+    assert "ix_runs_ready" in names and "ix_runs_claim" not in names
