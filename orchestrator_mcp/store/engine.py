@@ -276,18 +276,19 @@ def _v3_tokens(conn: Connection) -> None:
     TokenRow.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
-def _v4_claim_order_index(conn: Connection) -> None:
-    """The claim's index in the claim's order (the old one made every claim sort the queue)."""
+def _v4_queue_indexes(conn: Connection) -> None:
+    """The queue's indexes: the claim's in the claim's order (the old one made every claim sort the
+    queue) and the earliest `not_before` (it was a scan of every queued run)."""
     conn.execute(text("DROP INDEX IF EXISTS ix_runs_claim"))
     for index in RunRow.__table__.indexes:  # type: ignore[attr-defined]
-        if index.name == "ix_runs_ready":
+        if index.name in ("ix_runs_ready", "ix_runs_queued_not_before"):
             index.create(conn, checkfirst=True)
 
 
 UPGRADES: dict[int, Callable[[Connection], None]] = {
     2: _v2_paging_indexes,
     3: _v3_tokens,
-    4: _v4_claim_order_index,
+    4: _v4_queue_indexes,
 }
 """version -> the step that upgrades a database from version-1 to it. Tables added in a later version
 are made by create_all; a step here alters what already exists (an index, a column, a backfill)."""

@@ -16,7 +16,20 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import anyio
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
@@ -59,7 +72,14 @@ _TASKS_BY_ID = select(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=Tru
 _TASK_BY_ID = select(TASKS).where(TASKS.c.id == bindparam("id"))
 _RUN_BY_ID = select(RUNS).where(RUNS.c.id == bindparam("id"))
 _NEXT_DUE = select(func.min(TASKS.c.next_run_at)).where(TASKS.c.status == TaskStatus.ACTIVE.value)
-_NEXT_READY = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == RunStatus.QUEUED.value)
+_NEXT_READY = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == literal_column("'queued'"))
+"""The earliest `not_before` of the queue; the literal status matches the partial index
+ix_runs_queued_not_before (a bound parameter would not)."""
+_NEXT_READY_SQLITE = text(
+    "SELECT min(not_before) FROM runs INDEXED BY ix_runs_queued_not_before WHERE status = 'queued'"
+)
+"""SQLite's planner, without statistics, takes ix_runs_ready for `status = 'queued'` and reads every
+queued run (10 ms with 80,000 queued); the partial index answers from its first entry."""
 
 FirePlanner = Callable[[TaskRow, ActiveRuns], FirePlan]
 """Given a due task and its active runs, decide the fire (pure; see domain.firing)."""
@@ -455,7 +475,7 @@ class SqlStore:
 
     async def next_ready_at(self) -> datetime | None:
         """The earliest `not_before` among queued runs."""
-        return _aware(await self._scalar(_NEXT_READY))
+        return _aware(await self._scalar(_NEXT_READY_SQLITE if self._dialect == "sqlite" else _NEXT_READY))
 
     async def update_run(self, run_id: str, values: dict[str, Any]) -> None:
         def work(conn: Connection) -> None:

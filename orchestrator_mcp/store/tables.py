@@ -108,6 +108,14 @@ class RunRow(SQLModel, table=True):
         # In the claim's order (priority high first, then fire time, then id), so a claim reads the
         # first ready runs instead of sorting every queued one.
         Index("ix_runs_ready", "status", text("priority DESC"), "scheduled_for", "id"),
+        # The earliest `not_before` of the queue (when the engine must look again) without a scan of
+        # every queued run; partial, so the claim (status bound as a parameter) never prefers it.
+        Index(
+            "ix_runs_queued_not_before",
+            "not_before",
+            sqlite_where=text("status = 'queued'"),
+            postgresql_where=text("status = 'queued'"),
+        ),
         Index("ix_runs_task_recent", "task_id", "queued_at", "id"),
         Index("ix_runs_owner_recent", "owner", "queued_at", "id"),
         Index("ix_runs_recent", "queued_at", "id"),

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.dialects import sqlite
 
 from orchestrator_mcp.store.engine import migrate, open_database
-from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.sql import _NEXT_READY_SQLITE, SqlStore
 from orchestrator_mcp.store.tables import SCHEMA_VERSION
 
 pytestmark = pytest.mark.anyio
@@ -85,12 +85,23 @@ async def test_a_claim_reads_the_queue_in_index_order_instead_of_sorting_it(sqli
     assert "ix_runs_ready" in details and "TEMP B-TREE" not in details
 
 
-async def test_a_version_3_database_gets_the_claim_order_index(database_url: str) -> None:
+async def test_the_next_ready_time_is_read_from_an_index_not_a_scan_of_the_queue(sqlite_url: str) -> None:
+    store = await SqlStore.open(sqlite_url)
+    query = "EXPLAIN QUERY PLAN " + str(_NEXT_READY_SQLITE)
+    details = await store.database.read(
+        lambda conn: " ".join(str(row[-1]) for row in conn.exec_driver_sql(query))
+    )
+    await store.close()
+    assert "ix_runs_queued_not_before" in details and "SCAN runs" not in details
+
+
+async def test_a_version_3_database_gets_the_queue_indexes(database_url: str) -> None:
     database = open_database(database_url)
     await migrate(database)
 
     def make_version_3(conn: Connection) -> None:
         conn.execute(text("DROP INDEX ix_runs_ready"))
+        conn.execute(text("DROP INDEX ix_runs_queued_not_before"))
         conn.execute(text("CREATE INDEX ix_runs_claim ON runs (status, priority, scheduled_for)"))
         conn.execute(text("UPDATE schema_version SET version = 3"))
 
@@ -98,4 +109,4 @@ async def test_a_version_3_database_gets_the_claim_order_index(database_url: str
     assert await migrate(database) == 3
     await database.dispose()
     names = await indexes(database_url)
-    assert "ix_runs_ready" in names and "ix_runs_claim" not in names
+    assert {"ix_runs_ready", "ix_runs_queued_not_before"} <= names and "ix_runs_claim" not in names
