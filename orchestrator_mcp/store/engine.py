@@ -23,6 +23,7 @@ from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from orchestrator_mcp.errors import Unavailable
@@ -71,18 +72,26 @@ class SqliteDatabase:
     for a lock (busy timeout 0): a transaction here takes ~0.1-0.2 ms, less than handing it to a
     thread and back. When the file is locked (another process is writing, or this one's writer
     thread is busy) or the work is `slow`, it goes to a worker thread instead, which waits for the
-    lock up to the busy timeout: one writer thread, `readers` reader threads."""
+    lock up to the busy timeout: one writer thread, `readers` reader threads.
+
+    An in-memory database (`sqlite:///:memory:`, for throwaway use) is one connection, in this
+    process only: everything runs here, on it."""
 
     def __init__(self, url: URL, readers: int) -> None:
         self.url = url
         self.dialect = "sqlite"
-        self.engine = _sqlite_engine(url, readers + 1, BUSY_TIMEOUT_MS)
-        self._here = _sqlite_engine(url, 1, 0)
+        self._in_memory = url.database in (None, "", ":memory:")
+        if self._in_memory:
+            self.engine = self._here = _sqlite_engine(url, 0, 0)
+        else:
+            self.engine = _sqlite_engine(url, readers + 1, BUSY_TIMEOUT_MS)
+            self._here = _sqlite_engine(url, 1, 0)
         self._writer = anyio.CapacityLimiter(1)
         self._readers = anyio.CapacityLimiter(readers)
 
     async def write(self, work: Work[T], *, slow: bool = False) -> T:
-        here = not slow and not self._writer.borrowed_tokens  # never ahead of a write already waiting
+        # Never ahead of a write already waiting for the lock in the writer thread.
+        here = self._in_memory or (not slow and not self._writer.borrowed_tokens)
         return await self._run(_write, work, self._writer, here)
 
     async def read(self, work: Work[T]) -> T:
@@ -182,13 +191,17 @@ def open_database(url: str, pool_size: int = 5) -> SqliteDatabase | PostgresData
 
 
 def _sqlite_engine(url: URL, pool_size: int, busy_timeout_ms: int) -> Engine:
-    """A stdlib-sqlite3 engine on this file: WAL, the busy timeout, and explicit BEGINs."""
-    engine = create_sync_engine(
-        url.set(drivername="sqlite+pysqlite"),
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
-    )
+    """A stdlib-sqlite3 engine on this file: WAL, the busy timeout, and explicit BEGINs.
+
+    `pool_size` 0: one connection for good (an in-memory database lives as long as it)."""
+    connect_args = {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
+    sync_url = url.set(drivername="sqlite+pysqlite")
+    if pool_size:
+        engine = create_sync_engine(
+            sync_url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
+        )
+    else:
+        engine = create_sync_engine(sync_url, poolclass=StaticPool, connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

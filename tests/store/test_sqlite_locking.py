@@ -59,3 +59,12 @@ async def test_a_write_that_fails_is_rolled_back_and_the_next_one_goes_through(s
     await store.insert_task(task_row("task_2", None))
     assert [task.id for task in await store.list_tasks(None, None, None, 10, None)] == ["task_2", "task_1"]
     await store.close()
+
+
+async def test_an_in_memory_database_is_one_database_for_every_call() -> None:
+    store = await SqlStore.open("sqlite:///:memory:")
+    await store.insert_task(task_row("task_1", None))
+    await store.delete_task("task_1")  # a bulk delete, which a file would hand to the writer thread
+    await store.insert_task(task_row("task_2", None))
+    assert [task.id for task in await store.list_tasks(None, None, None, 10, None)] == ["task_2"]
+    await store.close()
