@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
@@ -28,6 +30,34 @@ async def indexes(database_url: str) -> set[str]:
     return names
 
 
+async def upgraded_from(database_url: str, make_old: Callable[[Connection], None]) -> int:
+    """Make a current database, turn it into an old one with `make_old`, and migrate it again.
+
+    Checks the stored version is the current one; returns the version the upgrade found.
+    """
+    database = open_database(database_url)
+    await migrate(database)
+    await database.write(make_old)
+    found = await migrate(database)
+    version = await database.read(
+        lambda conn: conn.execute(text("SELECT version FROM schema_version")).scalar_one()
+    )
+    await database.dispose()
+    assert version == SCHEMA_VERSION
+    return found
+
+
+async def query_plan(sqlite_url: str, sql: str, binds: tuple[Any, ...] = ()) -> str:
+    """SQLite's EXPLAIN QUERY PLAN of `sql` on a new store, as one line."""
+    store = await SqlStore.open(sqlite_url)
+    explained = "EXPLAIN QUERY PLAN " + sql
+    plan = await store.database.read(
+        lambda conn: " ".join(str(row[-1]) for row in conn.exec_driver_sql(explained, binds))
+    )
+    await store.close()
+    return plan
+
+
 def make_version_1(conn: Connection) -> None:
     """Old indexes, old version number, and a task row written by that version."""
     for name in NEW_INDEXES:
@@ -47,15 +77,7 @@ def make_version_1(conn: Connection) -> None:
 
 
 async def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_rows(database_url: str) -> None:
-    database = open_database(database_url)
-    await migrate(database)
-    await database.write(make_version_1)
-    assert await migrate(database) == 1
-    version = await database.read(
-        lambda conn: conn.execute(text("SELECT version FROM schema_version")).scalar_one()
-    )
-    assert version == SCHEMA_VERSION
-    await database.dispose()
+    assert await upgraded_from(database_url, make_version_1) == 1
     names = await indexes(database_url)
     assert NEW_INDEXES <= names and "ix_runs_task" not in names
     store = await SqlStore.open(database_url)
@@ -65,48 +87,32 @@ async def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_rows(data
 
 
 async def test_listing_pages_use_an_index_instead_of_sorting(sqlite_url: str) -> None:
-    store = await SqlStore.open(sqlite_url)
-    query = text("EXPLAIN QUERY PLAN SELECT * FROM runs ORDER BY queued_at DESC, id DESC LIMIT 51")
-    details = await store.database.read(lambda conn: " ".join(str(row[-1]) for row in conn.execute(query)))
-    await store.close()
+    details = await query_plan(sqlite_url, "SELECT * FROM runs ORDER BY queued_at DESC, id DESC LIMIT 51")
     assert "ix_runs_recent" in details and "TEMP B-TREE" not in details
 
 
 async def test_a_claim_reads_the_queue_in_index_order_instead_of_sorting_it(sqlite_url: str) -> None:
     store = await SqlStore.open(sqlite_url)
     claim = str(store._claimable.compile(dialect=sqlite.dialect()))
-    binds = ("queued", "2026-01-01 00:00:00.000000", "running", 4, 0)
-    details = await store.database.read(
-        lambda conn: " ".join(
-            str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + claim, binds)
-        )
-    )
     await store.close()
+    binds = ("queued", "2026-01-01 00:00:00.000000", "running", 4, 0)
+    details = await query_plan(sqlite_url, claim, binds)
     assert "ix_runs_ready" in details and "TEMP B-TREE" not in details
 
 
 async def test_the_next_ready_time_is_read_from_an_index_not_a_scan_of_the_queue(sqlite_url: str) -> None:
-    store = await SqlStore.open(sqlite_url)
-    query = "EXPLAIN QUERY PLAN " + str(_NEXT_READY_SQLITE)
-    details = await store.database.read(
-        lambda conn: " ".join(str(row[-1]) for row in conn.exec_driver_sql(query))
-    )
-    await store.close()
+    details = await query_plan(sqlite_url, str(_NEXT_READY_SQLITE))
     assert "ix_runs_queued_not_before" in details and "SCAN runs" not in details
 
 
+def make_version_3(conn: Connection) -> None:
+    conn.execute(text("DROP INDEX ix_runs_ready"))
+    conn.execute(text("DROP INDEX ix_runs_queued_not_before"))
+    conn.execute(text("CREATE INDEX ix_runs_claim ON runs (status, priority, scheduled_for)"))
+    conn.execute(text("UPDATE schema_version SET version = 3"))
+
+
 async def test_a_version_3_database_gets_the_queue_indexes(database_url: str) -> None:
-    database = open_database(database_url)
-    await migrate(database)
-
-    def make_version_3(conn: Connection) -> None:
-        conn.execute(text("DROP INDEX ix_runs_ready"))
-        conn.execute(text("DROP INDEX ix_runs_queued_not_before"))
-        conn.execute(text("CREATE INDEX ix_runs_claim ON runs (status, priority, scheduled_for)"))
-        conn.execute(text("UPDATE schema_version SET version = 3"))
-
-    await database.write(make_version_3)
-    assert await migrate(database) == 3
-    await database.dispose()
+    assert await upgraded_from(database_url, make_version_3) == 3
     names = await indexes(database_url)
     assert {"ix_runs_ready", "ix_runs_queued_not_before"} <= names and "ix_runs_claim" not in names

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Connection, inspect, text
 
-from orchestrator_mcp.store.engine import migrate, open_database
+from orchestrator_mcp.store.engine import open_database
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import SCHEMA_VERSION
 from orchestrator_mcp.store.tokens import TokenStore, hash_token
+from tests.store.test_migrations import upgraded_from
 
 pytestmark = pytest.mark.anyio
 
@@ -50,14 +51,8 @@ def make_version_2(conn: Connection) -> None:
 
 
 async def test_a_version_2_database_gains_the_tokens_table(database_url: str) -> None:
+    assert await upgraded_from(database_url, make_version_2) == 2
     database = open_database(database_url)
-    await migrate(database)
-    await database.write(make_version_2)
-    assert await migrate(database) == 2
-    version = await database.read(
-        lambda conn: conn.execute(text("SELECT version FROM schema_version")).scalar_one()
-    )
-    assert version == SCHEMA_VERSION
     tables = set(await database.read(lambda conn: inspect(conn).get_table_names()))
     await database.dispose()
     assert "tokens" in tables and SCHEMA_VERSION >= 3
