@@ -80,7 +80,7 @@ class SqliteDatabase:
     def __init__(self, url: URL, readers: int) -> None:
         self.url = url
         self.dialect = "sqlite"
-        self._in_memory = url.database in (None, "", ":memory:")
+        self._in_memory = _in_memory(url)
         if self._in_memory:
             self.engine = self._here = _sqlite_engine(url, 0, 0)
         else:
@@ -185,9 +185,14 @@ def open_database(url: str, pool_size: int = 5) -> SqliteDatabase | PostgresData
     if parsed.get_backend_name() != "sqlite":
         return PostgresDatabase(parsed, pool_size)
     database = parsed.database
-    if database and database != ":memory:" and not database.startswith("file:"):
+    if database and not _in_memory(parsed) and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     return SqliteDatabase(parsed, pool_size)
+
+
+def _in_memory(url: URL) -> bool:
+    """A SQLite URL naming no file (`sqlite://` or `sqlite:///:memory:`)."""
+    return url.database in (None, "", ":memory:")
 
 
 def _sqlite_engine(url: URL, pool_size: int, busy_timeout_ms: int) -> Engine:
