@@ -29,6 +29,7 @@ from bench.common import (
     wait_for_count,
 )
 from orchestrator_mcp.clock import SystemClock
+from orchestrator_mcp.collector import settle_after_start_up
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
 from orchestrator_mcp.store.sql import TASKS
@@ -38,11 +39,14 @@ LEAD_SECONDS = 2.5
 
 
 def in_process(database_url: str, max_concurrent_runs: int) -> AbstractAsyncContextManager[Client]:
-    """The orchestrator in this process (create_server + the SDK's in-memory client), SystemClock."""
+    """The orchestrator in this process (create_server + the SDK's in-memory client), SystemClock,
+    with the garbage collector set as `orchestrator-mcp serve` sets it."""
     settings = Settings(
         database_url=database_url, max_concurrent_runs=max_concurrent_runs, log_level="WARNING"
     )
-    return Client(create_server(settings, SystemClock()))
+    server = create_server(settings, SystemClock())
+    settle_after_start_up()
+    return Client(server)
 
 
 async def orchestrator_fire(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from orchestrator_mcp import __version__
+from orchestrator_mcp.collector import settle_after_start_up
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.errors import Unavailable
 from orchestrator_mcp.logs import configure_logging
@@ -121,6 +122,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     except CatalogFileError as error:
         print(f"orchestrator-mcp: {error}", file=sys.stderr)
         return 2
+    settle_after_start_up()
     anyio.run(serve_stdio, server)
     return 0
 
@@ -148,6 +150,7 @@ def serve_http_command(args: argparse.Namespace, settings: Settings) -> int:
     except (UnsafeOptions, CatalogFileError) as error:
         print(f"orchestrator-mcp: {error}", file=sys.stderr)
         return 2
+    settle_after_start_up()
     started = anyio.run(serve_http, http, options, settings.log_level)
     return 0 if started else 1
 
