@@ -110,6 +110,7 @@ class ServerConnection:
         self._wanted = anyio.Event()
         self._ready = anyio.Event()
         self._lost = anyio.Event()
+        self._ended = anyio.Event()
         self._relist = anyio.Event()
         self._stop = anyio.Event()
         self.probed = anyio.Event()
@@ -161,7 +162,9 @@ class ServerConnection:
             self._client = None
             self._lost = anyio.Event()
             ready, self._ready = self._ready, anyio.Event()
+            ended, self._ended = self._ended, anyio.Event()
             ready.set()
+            ended.set()
             self.probed.set()
             if task_status is not None:
                 task_status.started()
@@ -199,13 +202,15 @@ class ServerConnection:
 
     async def connect(self) -> Client | None:
         """The live session, opening it if needed (waits up to `connect_timeout`); None if it cannot open."""
-        if self._client is not None:
-            return self._client
-        ready = self._ready
-        self._wanted.set()
         with anyio.move_on_after(self.connect_timeout):
+            if self._lost.is_set():  # a call just found the session broken: wait until it is closed
+                await self._ended.wait()
+            if self._client is not None:
+                return self._client
+            ready = self._ready
+            self._wanted.set()
             await ready.wait()
-        return self._client
+        return self._client if not self._lost.is_set() else None
 
     async def call(self, tool: str, arguments: dict[str, Any], time_limit: float) -> Any:
         """Call `tool` and return its value.
@@ -226,16 +231,22 @@ class ServerConnection:
             ) from None
         except MCPError as error:
             if error.code == types.CONNECTION_CLOSED:
-                self._lost.set()
+                self._lose(client)
                 raise ToolCallError(
                     FailureKind.UNAVAILABLE, f"server '{self.name}' closed the connection"
                 ) from error
             raise ToolCallError(FailureKind.TOOL_ERROR, f"{self.name}.{tool}: {error}") from error
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as error:
-            self._lost.set()
+            self._lose(client)
             raise ToolCallError(
                 FailureKind.UNAVAILABLE, f"server '{self.name}' connection lost: {_describe(error)}"
             ) from error
         if result.is_error:
             raise ToolCallError(FailureKind.TOOL_ERROR, result_error_text(result))
         return result_value(result)
+
+    def _lose(self, client: Client) -> None:
+        """`client` broke: have its session closed (and the next call open a new one), unless it
+        already was and a newer session is open."""
+        if client is self._client:
+            self._lost.set()
