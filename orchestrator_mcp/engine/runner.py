@@ -4,7 +4,8 @@ Every state change (step records, log lines, the run row), redacted of secrets, 
 the run does anything outside itself: before each tool call, before a retry's wait, before opening
 a tool server's session, and when the run ends. What happens in between (a step's end, the next
 step's condition and arguments) is pure computation, so it goes in the same write as the next
-call's "calling" record: one write per step, and a crash still loses at most the step in hand.
+call's "calling" record: one write per step, and a crash still loses at most the step in hand. The
+run's end is stored in the same write as its last records (and its task's counters with it).
 Notices about the run (progress, subscriptions) are sent only once what they tell is stored.
 """
 
@@ -235,14 +236,16 @@ class _Execution:
             self.dirty[record.seq] = record
         self.run_values.update(run_values)
 
-    async def flush(self) -> None:
-        """Store everything noted since the last write, in one write, then send the notices it allows."""
+    async def flush(self, end: dict[str, Any] | None = None) -> None:
+        """Store everything noted since the last write, in one write, then send the notices it allows.
+
+        With `end` (the run's final fields), that write also ends the run."""
         rows = [record.row() for record in self.dirty.values()]
         logs, run_values = self.logs, self.run_values or None
         self.dirty, self.logs, self.run_values = {}, [], {}
-        if rows or logs or run_values:
+        if rows or logs or run_values or end:
             with anyio.CancelScope(shield=True):  # a record is never cut half-written
-                await self.runner.store.record_progress(self.run_row.id, rows, logs, run_values)
+                await self.runner.store.record_progress(self.run_row.id, rows, logs, run_values, end)
         notices, self.notices = self.notices, []
         for notice in notices:
             await self.runner.events.publish(notice)
@@ -463,8 +466,7 @@ class _Execution:
         if error is not None:
             error = self.runner.redactor.redact(error)
         self.log("INFO" if status is RunStatus.SUCCEEDED else "ERROR", f"run {status.value}")
-        await self.flush()
-        values = {
+        end = {
             "status": status.value,
             "finished_at": now,
             "duration_ms": _ms(now, started),
@@ -472,8 +474,7 @@ class _Execution:
             "error": error,
             "output": output,
         }
-        with anyio.CancelScope(shield=True):
-            await self.runner.store.finish_run(self.run_row.id, values, now)
+        await self.flush(end)  # the last records and the run's end: one write
         await self.runner.events.publish(self.event(f"run {status.value}", final=True))
 
     def tell(self, message: str) -> None:

@@ -89,12 +89,14 @@ RunFactory = Callable[[TaskRow, FirePlan], list[dict[str, Any]]]
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """What one run asks to store at once: step rows, log lines, run fields (all as column dicts)."""
+    """What one run asks to store at once: step rows, log lines, run fields (all as column dicts),
+    and, at its end, its final fields (`end`, with `finished_at`: see `SqlStore.record_progress`)."""
 
     run_id: str
     steps: list[dict[str, Any]]
     logs: list[dict[str, Any]]
     run_values: dict[str, Any] | None
+    end: dict[str, Any] | None = None
 
 
 ItemT = TypeVar("ItemT")
@@ -490,19 +492,7 @@ class SqlStore:
 
         Returns False if the run had already ended (e.g. cancelled while queued).
         """
-        status = RunStatus(values["status"])
-        end = _end_run(tuple(sorted(values)))
-        params = {"run_key": run_id, **{f"new_{key}": value for key, value in values.items()}}
-
-        def work(conn: Connection) -> bool:
-            ended = conn.execute(end, params).first()
-            if ended is None:
-                return False
-            if status is not RunStatus.SKIPPED:
-                _count_run(conn, ended.task_id, ended.started_at or now, status, now)
-            return True
-
-        return await self.database.write(work)
+        return await self.database.write(lambda conn: _end_run(conn, run_id, values, now))
 
     async def cancel_queued(self, run_id: str, values: dict[str, Any]) -> bool:
         """End a queued run as cancelled; False if it was no longer queued."""
@@ -605,10 +595,17 @@ class SqlStore:
     # -- steps and logs ----------------------------------------------------------------------
 
     async def record_progress(
-        self, run_id: str, steps: Sequence[StepRow], logs: Sequence[LogRow], run_values: dict[str, Any] | None
+        self,
+        run_id: str,
+        steps: Sequence[StepRow],
+        logs: Sequence[LogRow],
+        run_values: dict[str, Any] | None,
+        end: dict[str, Any] | None = None,
     ) -> None:
         """Save step records, log lines and run fields of one run; durable when this returns.
 
+        With `end` (the run's final fields, `status` and `finished_at` among them) the same write
+        also ends the run, as `finish_run` does: its last records and its end are one commit.
         Progress of runs executing at the same time is committed together (group commit): one
         transaction and one statement per kind of row for all of them, instead of one each.
         """
@@ -618,6 +615,7 @@ class SqlStore:
                 [step.model_dump() for step in steps],
                 [row.model_dump(exclude={"id"}) for row in logs],
                 run_values,
+                end,
             )
         )
 
@@ -625,8 +623,10 @@ class SqlStore:
         steps = [step for item in batch for step in item.steps]
         logs = [line for item in batch for line in item.logs]
         updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        # A run's last fields go in its end: one UPDATE of the row, not two.
+        ends = [(item.run_id, (item.run_values or {}) | item.end) for item in batch if item.end is not None]
         for item in batch:
-            if item.run_values:
+            if item.run_values and item.end is None:
                 keys = tuple(sorted(item.run_values))
                 values = {f"new_{key}": value for key, value in item.run_values.items()}
                 updates.setdefault(keys, []).append({"run_key": item.run_id, **values})
@@ -639,6 +639,8 @@ class SqlStore:
             for keys, rows in updates.items():
                 columns: dict[str, Any] = {key: bindparam(f"new_{key}") for key in keys}
                 conn.execute(update(RUNS).where(RUNS.c.id == bindparam("run_key")).values(columns), rows)
+            for run_id, end in ends:
+                _end_run(conn, run_id, end, end["finished_at"])
 
         await self.database.write(work)
 
@@ -757,8 +759,20 @@ def _lock_idle_tasks(conn: Connection, task_ids: set[str]) -> set[str]:
     return set(locked) - {row[0] for row in conn.execute(running)}
 
 
+def _end_run(conn: Connection, run_id: str, values: dict[str, Any], now: datetime) -> bool:
+    """Store a run's final fields and fold it into its task's counters; False if it had already ended."""
+    params = {"run_key": run_id, **{f"new_{key}": value for key, value in values.items()}}
+    ended = conn.execute(_end_active_run(tuple(sorted(values))), params).first()
+    if ended is None:
+        return False
+    status = RunStatus(values["status"])
+    if status is not RunStatus.SKIPPED:
+        _count_run(conn, ended.task_id, ended.started_at or now, status, now)
+    return True
+
+
 @functools.cache
-def _end_run(keys: tuple[str, ...]) -> Any:
+def _end_active_run(keys: tuple[str, ...]) -> Any:
     """UPDATE a still-active run's columns `keys` (bound as `new_<key>`); built once per set of keys."""
     return (
         update(RUNS)

@@ -34,6 +34,7 @@ class Write:
     """(step id, status) of each step record written."""
     logs: list[str]
     run_values: dict[str, Any] | None
+    end: dict[str, Any] | None
 
 
 class CountingStore:
@@ -45,12 +46,16 @@ class CountingStore:
         self._record_progress = store.record_progress
 
     async def record_progress(
-        self, run_id: str, steps: Sequence[StepRow], logs: Sequence[LogRow], run_values: dict[str, Any] | None
+        self,
+        run_id: str,
+        steps: Sequence[StepRow],
+        logs: Sequence[LogRow],
+        run_values: dict[str, Any] | None,
+        end: dict[str, Any] | None = None,
     ) -> None:
-        self.writes.append(
-            Write([(step.step_id, step.status) for step in steps], [log.message for log in logs], run_values)
-        )
-        await self._record_progress(run_id, steps, logs, run_values)
+        written = [(step.step_id, step.status) for step in steps]
+        self.writes.append(Write(written, [log.message for log in logs], run_values, end))
+        await self._record_progress(run_id, steps, logs, run_values, end)
 
 
 @pytest.fixture
@@ -116,11 +121,15 @@ async def test_a_run_writes_once_per_tool_call_and_once_at_its_end(
     # A step's end, and whatever follows up to the next call, go with that call's record.
     assert before_b.steps == [("a", "succeeded"), ("skipped", "skipped"), ("b", "running")]
     assert before_b.run_values == {"steps_completed": 2}
-    # The last step's end goes with the run's last log line, just before the run is ended.
+    # The last step's end goes with the run's last log line and the run's end, in one write.
     assert end.steps == [("b", "succeeded")]
     assert end.logs[-1] == "run succeeded"
+    assert end.end is not None and end.end["status"] == "succeeded"
+    assert [write.end for write in (start, before_b)] == [None, None]
     stored = await store.get_run(run.id)
     assert stored is not None and stored.status == "succeeded" and stored.steps_completed == 3
+    task = await store.get_task(run.task_id)
+    assert task is not None and (task.run_count, task.last_run_status) == (1, "succeeded")
 
 
 async def test_a_failed_run_stores_the_failure_and_the_steps_not_started_together(
@@ -141,6 +150,8 @@ async def test_a_failed_run_stores_the_failure_and_the_steps_not_started_togethe
         [("boom", "failed"), ("never", "skipped"), ("alert", "running")],
         [("alert", "succeeded")],
     ]
+    ended = counting.writes[-1].end
+    assert ended is not None and ended["status"] == "failed" and ended["error"]["step_id"] == "boom"
     steps = {step.step_id: step.status for step in await store.list_steps(run.id)}
     assert steps == {"boom": "failed", "never": "skipped", "alert": "succeeded"}
 

@@ -16,7 +16,7 @@ from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.errors import Unavailable
 from orchestrator_mcp.store.engine import migrate, open_database
 from orchestrator_mcp.store.sql import SqlStore
-from orchestrator_mcp.store.tables import SCHEMA_VERSION, TaskRow
+from orchestrator_mcp.store.tables import SCHEMA_VERSION, LogRow, StepRow, TaskRow
 
 pytestmark = pytest.mark.anyio
 
@@ -157,3 +157,37 @@ async def test_an_ended_run_counts_once_and_failures_in_a_row_pause_the_task(sto
     assert (counted.run_count, counted.success_count, counted.failure_count) == (3, 1, 2)
     assert counted.consecutive_failures == 2 and counted.status == "paused"
     assert counted.last_run_status == "failed"
+
+
+async def test_runs_ended_with_their_last_records_are_stored_and_counted_once(store: SqlStore) -> None:
+    task = task_row("task_1", None)
+    await store.insert_task(task)
+    runs = [new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {}) for _ in range(3)]
+    for run in runs:
+        await store.insert_run(run)
+    await store.finish_run(runs[2].id, {"status": "cancelled", "finished_at": NOW}, NOW)
+    later = NOW + timedelta(seconds=1)
+
+    async def end(run_id: str, status: str) -> None:
+        line = LogRow(run_id=run_id, at=later, level="INFO", message=f"run {status}")
+        step = StepRow(run_id=run_id, seq=0, step_id="n", uses="core.noop", phase="main", status="succeeded")
+        await store.record_progress(
+            run_id, [step], [line], {"steps_completed": 1}, {"status": status, "finished_at": later}
+        )
+
+    async with anyio.create_task_group() as group:  # ended together: one group commit
+        for run, status in zip(runs, ("succeeded", "failed", "succeeded"), strict=True):
+            group.start_soon(end, run.id, status)
+
+    stored = {run.id: await store.get_run(run.id) for run in runs}
+    assert [(row.status, row.steps_completed) for row in stored.values() if row] == [
+        ("succeeded", 1),
+        ("failed", 1),
+        ("cancelled", 0),  # already ended: its end is not overwritten, nor counted again
+    ]
+    for run in runs:  # the last records are stored either way
+        assert [step.status for step in await store.list_steps(run.id)] == ["succeeded"]
+        assert [line.message for line in await store.read_logs(run.id)][-1].startswith("run ")
+    counted = await store.get_task("task_1")
+    assert counted is not None
+    assert (counted.run_count, counted.success_count, counted.failure_count) == (3, 1, 1)
