@@ -298,8 +298,18 @@ def _v4_queue_indexes(conn: Connection) -> None:
     """The queue's indexes: the claim's in the claim's order (the old one made every claim sort the
     queue) and the earliest `not_before` (it was a scan of every queued run)."""
     conn.execute(text("DROP INDEX IF EXISTS ix_runs_claim"))
+    _create_run_indexes(conn, "ix_runs_ready", "ix_runs_queued_not_before")
+
+
+def _v5_finished_index(conn: Connection) -> None:
+    """Runs by end time: `server_status` counted the last 24 h by reading every run (22 ms with
+    100,000 runs, on the event loop)."""
+    _create_run_indexes(conn, "ix_runs_finished")
+
+
+def _create_run_indexes(conn: Connection, *names: str) -> None:
     for index in RunRow.__table__.indexes:  # type: ignore[attr-defined]
-        if index.name in ("ix_runs_ready", "ix_runs_queued_not_before"):
+        if index.name in names:
             index.create(conn, checkfirst=True)
 
 
@@ -307,6 +317,7 @@ UPGRADES: dict[int, Callable[[Connection], None]] = {
     2: _v2_paging_indexes,
     3: _v3_tokens,
     4: _v4_queue_indexes,
+    5: _v5_finished_index,
 }
 """version -> the step that upgrades a database from version-1 to it. Tables added in a later version
 are made by create_all; a step here alters what already exists (an index, a column, a backfill)."""

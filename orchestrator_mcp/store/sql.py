@@ -44,6 +44,7 @@ from orchestrator_mcp.store.tables import (
     RunRow,
     StepRow,
     TaskRow,
+    UTCDateTime,
     from_row,
 )
 
@@ -581,15 +582,10 @@ class SqlStore:
 
     async def run_stats(self, owner: str | None, since: datetime) -> dict[str, tuple[int, float | None]]:
         """Count and mean duration of runs finished since `since`, by status."""
-        stmt = (
-            select(RUNS.c.status, func.count(), func.avg(RUNS.c.duration_ms))
-            .where(RUNS.c.finished_at >= since)
-            .group_by(RUNS.c.status)
-        )
-        if owner is not None:
-            stmt = stmt.where(RUNS.c.owner == owner)
+        stmt = _ended_since(self._dialect == "sqlite", owner is not None)
+        params = {"since": since, "owner": owner}
         return await self.database.read(
-            lambda conn: {status: (int(count), avg) for status, count, avg in conn.execute(stmt)}
+            lambda conn: {status: (int(count), avg) for status, count, avg in conn.execute(stmt, params)}
         )
 
     # -- steps and logs ----------------------------------------------------------------------
@@ -820,6 +816,23 @@ def _count_run(
         conn.execute(
             update(TASKS).where(TASKS.c.id == task_id).values(status=TaskStatus.PAUSED.value, updated_at=now)
         )
+
+
+@functools.cache
+def _ended_since(on_sqlite: bool, by_owner: bool) -> Any:
+    """Runs ended since `:since` (of `:owner`), counted and averaged by status, read by end time.
+
+    SQLite's planner, without statistics, would read every run in `ix_runs_ready` for the sake of
+    the grouping (22 ms with 100,000 runs), so there the statement names its index."""
+    if on_sqlite:
+        owner = " AND owner = :owner" if by_owner else ""
+        return text(
+            "SELECT status, count(*), avg(duration_ms) FROM runs INDEXED BY ix_runs_finished"
+            f" WHERE finished_at >= :since{owner} GROUP BY status"
+        ).bindparams(bindparam("since", type_=UTCDateTime()))
+    stmt = select(RUNS.c.status, func.count(), func.avg(RUNS.c.duration_ms))
+    stmt = stmt.where(RUNS.c.finished_at >= bindparam("since")).group_by(RUNS.c.status)
+    return stmt.where(RUNS.c.owner == bindparam("owner")) if by_owner else stmt
 
 
 def _aware(value: Any) -> datetime | None:

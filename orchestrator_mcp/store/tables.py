@@ -11,7 +11,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import configure_mappers, instrumentation
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -119,6 +119,8 @@ class RunRow(SQLModel, table=True):
         Index("ix_runs_task_recent", "task_id", "queued_at", "id"),
         Index("ix_runs_owner_recent", "owner", "queued_at", "id"),
         Index("ix_runs_recent", "queued_at", "id"),
+        # Runs ended lately (`server_status`'s last 24 h) without reading every run.
+        Index("ix_runs_finished", "finished_at"),
     )
 
     id: str = Field(primary_key=True)

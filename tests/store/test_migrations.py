@@ -11,7 +11,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.dialects import sqlite
 
 from orchestrator_mcp.store.engine import migrate, open_database
-from orchestrator_mcp.store.sql import _NEXT_READY_SQLITE, SqlStore
+from orchestrator_mcp.store.sql import _NEXT_READY_SQLITE, SqlStore, _ended_since
 from orchestrator_mcp.store.tables import SCHEMA_VERSION
 
 pytestmark = pytest.mark.anyio
@@ -116,3 +116,23 @@ async def test_a_version_3_database_gets_the_queue_indexes(database_url: str) ->
     assert await upgraded_from(database_url, make_version_3) == 3
     names = await indexes(database_url)
     assert {"ix_runs_ready", "ix_runs_queued_not_before"} <= names and "ix_runs_claim" not in names
+
+
+def make_version_4(conn: Connection) -> None:
+    conn.execute(text("DROP INDEX ix_runs_finished"))
+    conn.execute(text("UPDATE schema_version SET version = 4"))
+
+
+async def test_a_version_4_database_gets_the_index_of_ended_runs(database_url: str) -> None:
+    assert await upgraded_from(database_url, make_version_4) == 4
+    assert "ix_runs_finished" in await indexes(database_url)
+
+
+@pytest.mark.parametrize("by_owner", [False, True])
+async def test_runs_ended_lately_are_counted_from_an_index_not_a_scan_of_every_run(
+    sqlite_url: str, by_owner: bool
+) -> None:
+    stats = str(_ended_since(True, by_owner)).replace(":since", "?").replace(":owner", "?")
+    binds = ("2026-01-01 00:00:00.000000", "local")[: 1 + by_owner]
+    details = await query_plan(sqlite_url, stats, binds)
+    assert "ix_runs_finished" in details and "SCAN runs" not in details

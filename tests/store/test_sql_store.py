@@ -191,3 +191,27 @@ async def test_runs_ended_with_their_last_records_are_stored_and_counted_once(st
     counted = await store.get_task("task_1")
     assert counted is not None
     assert (counted.run_count, counted.success_count, counted.failure_count) == (3, 1, 1)
+
+
+async def test_runs_ended_since_a_time_are_counted_by_status_and_owner(store: SqlStore) -> None:
+    task = task_row("task_1", None)
+    await store.insert_task(task)
+    ended = [
+        ("succeeded", 10, NOW),
+        ("succeeded", 30, NOW),
+        ("failed", 5, NOW),
+        ("failed", 7, NOW - timedelta(days=2)),
+    ]
+    for status, duration, at in ended:
+        run = new_run(task, Trigger.MANUAL, at, at, Policy(), {})
+        await store.insert_run(run)
+        await store.finish_run(run.id, {"status": status, "finished_at": at, "duration_ms": duration}, at)
+
+    since = NOW - timedelta(days=1)
+    stats = await store.run_stats(None, since)
+    assert {status: (count, float(avg or 0)) for status, (count, avg) in stats.items()} == {
+        "succeeded": (2, 20.0),
+        "failed": (1, 5.0),
+    }
+    assert await store.run_stats("local", since) == stats
+    assert await store.run_stats("someone_else", since) == {}
