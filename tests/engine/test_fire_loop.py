@@ -117,6 +117,27 @@ def test_fired_run_rows_have_every_column_a_validated_run_has() -> None:
     assert (built["status"], built["fire_key"]) == ("skipped", "k")
 
 
+def test_fired_run_rows_equal_what_validating_them_gives() -> None:
+    task = interval_task()
+    policy = Policy.model_validate(task.policy)
+    error = {"step_id": None, "type": "overlap", "message": "still active"}
+    shapes: list[dict[str, Any]] = [
+        {},
+        {"fire_key": "k", "not_before": NOW + timedelta(seconds=3)},
+        {"status": "skipped", "finished_at": NOW, "error": error},
+    ]
+    for fields in shapes:
+        built = run_values(task, Trigger.SCHEDULE, NOW, NOW, policy, task.params, **fields)
+        assert RunRow.model_validate(built).model_dump() == built
+
+
+def test_run_defaults_are_plain_values_shared_safely() -> None:
+    """Fired rows share the column defaults: none may be a mutable value or come from a factory."""
+    for name, info in RunRow.model_fields.items():
+        assert info.default_factory is None, name
+        assert isinstance(info.default, type(None) | bool | int | str) or info.is_required(), name
+
+
 def test_a_reading_holds_while_fresh_and_nothing_is_due() -> None:
     reading = Reading()
     assert not reading.holds(NOW)  # never read
