@@ -314,8 +314,11 @@ class Engine:
             return FirePlan(broken=f"{type(error).__name__}: {error}")
 
     def _run_rows(self, task: TaskRow, plan: FirePlan) -> list[dict[str, Any]]:
+        """The rows of a plan's runs, made under the policy the plan was (parsed once per fire)."""
+        policy = plan.policy
+        if policy is None:  # a broken definition: nothing to queue
+            return []
         jitter = int(task.schedule.get("jitter_seconds") or 0)
-        policy = Policy.model_validate(task.policy)
         now = self.clock.now()
         rows = []
         for planned in plan.runs:

@@ -106,6 +106,38 @@ async def test_a_due_task_is_fired_once_and_the_next_fire_time_returned(
     assert run.params == {"city": "Lyon"} and run.exclusive is False
 
 
+async def test_a_fire_follows_the_policy_and_schedule_stored_at_its_time(store: SqlStore) -> None:
+    """The parsed rules are cached between fires: an update in between must still be honoured."""
+    engine = engine_on(store)
+    await store.insert_task(interval_task())
+    assert await engine.fire_due(NOW) == NOW + timedelta(minutes=1)
+    later = NOW + timedelta(minutes=1)
+    await store.update_task(
+        "task_1",
+        {"policy": {"priority": 2, "overlap": "allow"}, "schedule": {"kind": "interval", "expr": "5m"}},
+    )
+    assert await engine.fire_due(later) == NOW + timedelta(minutes=5)  # every 5 min from the anchor
+    runs = await store.list_runs(None, "task_1", None, None, 10, None)
+    assert [(run.scheduled_for, run.priority) for run in runs] == [(later, 2), (NOW, 5)]
+
+
+@pytest.mark.parametrize(
+    "broken", [{"schedule": {"kind": "hourly"}}, {"policy": {"priority": 9, "overlap": "allow"}}]
+)
+async def test_a_task_whose_stored_definition_no_longer_parses_is_paused(
+    store: SqlStore, broken: dict[str, Any]
+) -> None:
+    engine = engine_on(store)
+    await store.insert_task(interval_task())
+    await store.insert_task(interval_task(id="task_2"))
+    await store.update_task("task_1", broken)  # stored as is: written past the tools' validation
+    assert await engine.fire_due(NOW) == NOW + timedelta(minutes=1)
+    paused = await store.get_task("task_1")
+    assert paused is not None and paused.status == "paused"
+    assert await store.list_runs(None, "task_1", None, None, 10, None) == []
+    assert len(await store.list_runs(None, "task_2", None, None, 10, None)) == 1  # the others still fire
+
+
 def test_fired_run_rows_have_every_column_a_validated_run_has() -> None:
     task = interval_task()
     policy = Policy.model_validate(task.policy)
