@@ -68,6 +68,19 @@ _START_RUNS = (
 )
 """Mark claimed runs running on an instance (statements built once: building one costs more than
 running it)."""
+_MOVE_TASKS = (
+    update(TASKS)
+    .where(TASKS.c.id == bindparam("task_key"))
+    .values(
+        next_run_at=bindparam("new_next"), status=bindparam("new_status"), updated_at=bindparam("moved_at")
+    )
+)
+"""Move fired tasks to their next fire time (and status), all of a fire in one executemany."""
+_ACTIVE_COUNTS = (
+    select(RUNS.c.task_id, RUNS.c.status, func.count())
+    .where(RUNS.c.task_id.in_(bindparam("ids", expanding=True)), RUNS.c.status.in_(ACTIVE))
+    .group_by(RUNS.c.task_id, RUNS.c.status)
+)
 _TASKS_BY_ID = select(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
 _TASK_BY_ID = select(TASKS).where(TASKS.c.id == bindparam("id"))
 _RUN_BY_ID = select(RUNS).where(RUNS.c.id == bindparam("id"))
@@ -327,17 +340,10 @@ class SqlStore:
         A fire time yields its run rows and moves the task's `next_run_at` in the same commit, and
         runs are unique on (task, fire key): however many processes race here, one wins each fire.
         """
-        due = (
-            select(TASKS)
-            .where(TASKS.c.status == TaskStatus.ACTIVE.value, TASKS.c.next_run_at <= now)
-            .order_by(TASKS.c.next_run_at)
-            .limit(limit)
-        )
-        if self._dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
 
         def work(conn: Connection) -> int:
-            tasks = [_model(TaskRow, row) for row in conn.execute(due)]
+            due = conn.execute(self._due_tasks, {"now": now, "limit": limit})
+            tasks = [_model(TaskRow, row) for row in due]
             active = _active_runs(conn, [task.id for task in tasks])
             runs: list[dict[str, Any]] = []
             moves: list[dict[str, Any]] = []
@@ -352,18 +358,20 @@ class SqlStore:
                     status = TaskStatus.COMPLETED
                 elif plan.broken is not None:
                     status = TaskStatus.PAUSED
-                moves.append({"task_key": task.id, "new_next": plan.next_run_at, "new_status": status.value})
+                moves.append(
+                    {
+                        "task_key": task.id,
+                        "new_next": plan.next_run_at,
+                        "new_status": status.value,
+                        "moved_at": now,
+                    }
+                )
             queued = 0
             if runs:  # executemany: one compiled statement, sent in batches ("insertmanyvalues")
                 inserted = conn.execute(self._insert_runs, runs)
                 queued = [status for (status,) in inserted].count(RunStatus.QUEUED.value)
             if moves:
-                move = (
-                    update(TASKS)
-                    .where(TASKS.c.id == bindparam("task_key"))
-                    .values(next_run_at=bindparam("new_next"), status=bindparam("new_status"), updated_at=now)
-                )
-                conn.execute(move, moves)
+                conn.execute(_MOVE_TASKS, moves)
             if queued:  # an instance with free slots may start them before this one gets to
                 self._notify(conn, "run", "fired")
             return queued
@@ -422,6 +430,21 @@ class SqlStore:
             )
         stmt = stmt.order_by(RUNS.c.queued_at.desc(), RUNS.c.id.desc()).limit(limit)
         return await self._rows(stmt, RunRow)
+
+    @functools.cached_property
+    def _due_tasks(self) -> Any:
+        """Active tasks due at `now`, earliest first, at most `limit` (both bound per fire); built once.
+
+        PostgreSQL: locked, skipping those another instance is firing."""
+        stmt = (
+            select(TASKS)
+            .where(TASKS.c.status == TaskStatus.ACTIVE.value, TASKS.c.next_run_at <= bindparam("now"))
+            .order_by(TASKS.c.next_run_at)
+            .limit(bindparam("limit"))
+        )
+        if self._dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return stmt
 
     @functools.cached_property
     def _claimable(self) -> Any:
@@ -725,12 +748,7 @@ def _active_runs(conn: Connection, task_ids: list[str]) -> dict[str, ActiveRuns]
     """Queued and running counts of these tasks' runs, in one query per chunk of ids."""
     counts: dict[str, dict[str, int]] = {}
     for chunk in _chunks(task_ids, IN_CHUNK):
-        stmt = (
-            select(RUNS.c.task_id, RUNS.c.status, func.count())
-            .where(RUNS.c.task_id.in_(chunk), RUNS.c.status.in_(ACTIVE))
-            .group_by(RUNS.c.task_id, RUNS.c.status)
-        )
-        for task_id, status, count in conn.execute(stmt):
+        for task_id, status, count in conn.execute(_ACTIVE_COUNTS, {"ids": chunk}):
             counts.setdefault(task_id, {})[status] = count
     return {
         task_id: ActiveRuns(
