@@ -347,11 +347,13 @@ class Engine:
         self._ready.forget()  # claiming changes the queue
         claimed = await self.store.claim_runs(now, self.instance.id, free)
         tasks = await self.store.get_tasks(run.task_id for run in claimed)  # one read, not one per run
+        if claimed:
+            self._idle = anyio.Event()
         for run in claimed:
             handle = RunHandle(run.id)
             self.handles[run.id] = handle
-            self._idle = anyio.Event()
-            self._runs.start_soon(self._execute, run, tasks.get(run.task_id), handle)
+            # Named: otherwise anyio derives a name from the function for each of a burst's runs.
+            self._runs.start_soon(self._execute, run, tasks.get(run.task_id), handle, name=run.id)
 
     async def _execute(self, run: RunRow, task: TaskRow | None, handle: RunHandle) -> None:
         try:
