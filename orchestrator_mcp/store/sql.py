@@ -167,6 +167,13 @@ def _model(cls: type[ModelT], row: Any) -> ModelT:
     return from_row(cls, dict(zip(row._fields, row, strict=True)))
 
 
+def _models(cls: type[ModelT], result: Any) -> Iterator[ModelT]:
+    """`_model` of every row of a result, its column names read once (a row rebuilds them each time)."""
+    names = tuple(result.keys())
+    for row in result:
+        yield from_row(cls, dict(zip(names, row, strict=True)))
+
+
 class SqlStore:
     """Durable state on SQLite or PostgreSQL: each method is one transaction (see store.engine)."""
 
@@ -195,7 +202,7 @@ class SqlStore:
         await self.database.dispose()
 
     async def _rows(self, stmt: Any, cls: type[ModelT]) -> list[ModelT]:
-        return await self.database.read(lambda conn: [_model(cls, row) for row in conn.execute(stmt)])
+        return await self.database.read(lambda conn: list(_models(cls, conn.execute(stmt))))
 
     async def _row(self, stmt: Any, cls: type[ModelT], params: dict[str, Any] | None = None) -> ModelT | None:
         def work(conn: Connection) -> ModelT | None:
@@ -264,8 +271,8 @@ class SqlStore:
         def work(conn: Connection) -> dict[str, TaskRow]:
             found: dict[str, TaskRow] = {}
             for chunk in _chunks(ids, IN_CHUNK):
-                for row in conn.execute(_TASKS_BY_ID, {"ids": chunk}):
-                    found[row.id] = _model(TaskRow, row)
+                for task in _models(TaskRow, conn.execute(_TASKS_BY_ID, {"ids": chunk})):
+                    found[task.id] = task
             return found
 
         return await self.database.read(work) if ids else {}
@@ -343,7 +350,7 @@ class SqlStore:
 
         def work(conn: Connection) -> int:
             due = conn.execute(self._due_tasks, {"now": now, "limit": limit})
-            tasks = [_model(TaskRow, row) for row in due]
+            tasks = list(_models(TaskRow, due))
             active = _active_runs(conn, [task.id for task in tasks])
             runs: list[dict[str, Any]] = []
             moves: list[dict[str, Any]] = []
@@ -494,7 +501,7 @@ class SqlStore:
                 return []
             claimed = conn.execute(_START_RUNS, {"ids": chosen, "now": now, "instance": instance_id})
             rank = {run_id: index for index, run_id in enumerate(chosen)}
-            return sorted((_model(RunRow, row) for row in claimed), key=lambda run: rank[run.id])
+            return sorted(_models(RunRow, claimed), key=lambda run: rank[run.id])
 
         return await self.database.write(work)
 
