@@ -345,15 +345,14 @@ class Engine:
         if free <= 0 or self._ready.holds(now):  # nothing queued is ready, as last read
             return
         self._ready.forget()  # claiming changes the queue
-        claimed = await self.store.claim_runs(now, self.instance.id, free)
-        tasks = await self.store.get_tasks(run.task_id for run in claimed)  # one read, not one per run
-        if claimed:
+        claim = await self.store.claim(now, self.instance.id, free)  # the runs with their tasks
+        if claim.runs:
             self._idle = anyio.Event()
-        for run in claimed:
+        for run in claim.runs:
             handle = RunHandle(run.id)
             self.handles[run.id] = handle
             # Named: otherwise anyio derives a name from the function for each of a burst's runs.
-            self._runs.start_soon(self._execute, run, tasks.get(run.task_id), handle, name=run.id)
+            self._runs.start_soon(self._execute, run, claim.tasks.get(run.task_id), handle, name=run.id)
 
     async def _execute(self, run: RunRow, task: TaskRow | None, handle: RunHandle) -> None:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
+from sqlalchemy import text
 
 from orchestrator_mcp.catalog import Catalog
 from orchestrator_mcp.clock import ManualClock
@@ -18,7 +19,7 @@ from orchestrator_mcp.domain.schedule import Schedule
 from orchestrator_mcp.engine.events import RunEvents
 from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.scheduler import Engine, EngineSettings, Reading, new_run, run_values
-from orchestrator_mcp.store.sql import FirePlanner, RunFactory, SqlStore
+from orchestrator_mcp.store.sql import Claim, FirePlanner, RunFactory, SqlStore
 from orchestrator_mcp.store.tables import RunRow, TaskRow
 
 pytestmark = pytest.mark.anyio
@@ -46,18 +47,18 @@ async def store(database_url: str) -> AsyncIterator[SqlStore]:
 @pytest.fixture
 def calls(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> Calls:
     counted = Calls()
-    fire_due, claim_runs = store.fire_due, store.claim_runs
+    fire_due, claim = store.fire_due, store.claim
 
     async def counted_fire(now: datetime, planner: FirePlanner, runs_for: RunFactory, limit: int) -> int:
         counted.fires += 1
         return await fire_due(now, planner, runs_for, limit)
 
-    async def counted_claim(now: datetime, instance_id: str, limit: int) -> list[RunRow]:
+    async def counted_claim(now: datetime, instance_id: str, limit: int) -> Claim:
         counted.claims += 1
-        return await claim_runs(now, instance_id, limit)
+        return await claim(now, instance_id, limit)
 
     monkeypatch.setattr(store, "fire_due", counted_fire)
-    monkeypatch.setattr(store, "claim_runs", counted_claim)
+    monkeypatch.setattr(store, "claim", counted_claim)
     return counted
 
 
@@ -215,3 +216,19 @@ async def test_claims_are_skipped_while_the_queue_is_known_empty_and_made_after_
         assert list(engine.handles) != []
         await engine.stop()
         runs.cancel_scope.cancel()
+
+
+async def test_a_claimed_run_whose_task_is_gone_is_cancelled(store: SqlStore) -> None:
+    engine = engine_on(store)
+    task = interval_task()
+    await store.insert_task(task)
+    run = new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {})
+    await store.insert_run(run)
+    await store.database.write(lambda conn: conn.execute(text("DELETE FROM tasks WHERE id = 'task_1'")))
+    async with anyio.create_task_group() as runs:
+        engine._runs = runs
+        await engine.dispatch(NOW)
+        assert list(engine.handles) == [run.id]
+    ended = await store.get_run(run.id)
+    assert ended is not None and ended.status == "cancelled"
+    assert ended.error == {"step_id": None, "type": "cancelled", "message": "the task was deleted"}
