@@ -314,7 +314,7 @@ class Engine:
             return FirePlan(broken=f"{type(error).__name__}: {error}")
 
     def _run_rows(self, task: TaskRow, plan: FirePlan) -> list[dict[str, Any]]:
-        """The rows of a plan's runs, made under the policy the plan was (parsed once per fire)."""
+        """The rows of a plan's runs, under the policy the plan was made with (parsed once per fire)."""
         policy = plan.policy
         if policy is None:  # a broken definition: nothing to queue
             return []
