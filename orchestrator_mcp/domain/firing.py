@@ -58,6 +58,9 @@ class FirePlan:
     cancel_active: bool = False
     broken: str | None = None
     """Set when the task's stored definition could not be planned: the task is paused."""
+    policy: Policy | None = None
+    """The policy the plan was made under (unset if broken): its runs' rows are made with it, so a
+    task's stored policy is parsed once per fire."""
 
     @property
     def completed(self) -> bool:
@@ -75,7 +78,7 @@ def plan_fire(
 ) -> FirePlan:
     """Decide what the due fire time `due` (<= now) of a task yields."""
     if now - due <= LATE_TOLERANCE:
-        plan = FirePlan(next_run_at=next_fire_time(schedule, due, anchor))
+        plan = FirePlan(next_run_at=next_fire_time(schedule, due, anchor), policy=policy)
         plan.runs.append(_overlap(policy.overlap, due, active, plan))
         return plan
     return _misfire(schedule, anchor, policy, due, now, active)
@@ -101,7 +104,7 @@ def _overlap(overlap: OverlapPolicy, moment: datetime, active: ActiveRuns, plan:
 def _misfire(
     schedule: Schedule, anchor: datetime, policy: Policy, due: datetime, now: datetime, active: ActiveRuns
 ) -> FirePlan:
-    plan = FirePlan(next_run_at=next_fire_time(schedule, now, anchor))
+    plan = FirePlan(next_run_at=next_fire_time(schedule, now, anchor), policy=policy)
     total = 1 + count_fire_times_between(schedule, anchor, due, now)
     grace_start = now - timedelta(seconds=policy.misfire_grace_seconds)
     to_run: list[datetime] = []

@@ -69,6 +69,19 @@ _START_RUNS = (
 )
 """Mark claimed runs running on an instance (statements built once: building one costs more than
 running it)."""
+_MOVE_TASKS = (
+    update(TASKS)
+    .where(TASKS.c.id == bindparam("task_key"))
+    .values(
+        next_run_at=bindparam("new_next"), status=bindparam("new_status"), updated_at=bindparam("moved_at")
+    )
+)
+"""Move fired tasks to their next fire time (and status), all of a fire in one executemany."""
+_ACTIVE_COUNTS = (
+    select(RUNS.c.task_id, RUNS.c.status, func.count())
+    .where(RUNS.c.task_id.in_(bindparam("ids", expanding=True)), RUNS.c.status.in_(ACTIVE))
+    .group_by(RUNS.c.task_id, RUNS.c.status)
+)
 _TASKS_BY_ID = select(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
 _TASK_BY_ID = select(TASKS).where(TASKS.c.id == bindparam("id"))
 _RUN_BY_ID = select(RUNS).where(RUNS.c.id == bindparam("id"))
@@ -86,6 +99,15 @@ FirePlanner = Callable[[TaskRow, ActiveRuns], FirePlan]
 """Given a due task and its active runs, decide the fire (pure; see domain.firing)."""
 RunFactory = Callable[[TaskRow, FirePlan], list[dict[str, Any]]]
 """Turn a plan into run rows to insert."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Runs claimed in one transaction, and their tasks as stored then."""
+
+    runs: list[RunRow]
+    tasks: dict[str, TaskRow]
+    """By id; a task deleted since its run was queued is missing (the run is then cancelled)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +174,16 @@ def _chunks(items: list[ItemT], size: int) -> Iterator[list[ItemT]]:
 
 
 def _model(cls: type[ModelT], row: Any) -> ModelT:
-    return from_row(cls, row._mapping)
+    """A table object from a whole row; a plain dict of it first, which `from_row` compares and copies
+    in a third of the time a row's mapping view takes (13 -> 5 us a task row)."""
+    return from_row(cls, dict(zip(row._fields, row, strict=True)))
+
+
+def _models(cls: type[ModelT], result: Any) -> Iterator[ModelT]:
+    """`_model` of every row of a result, its column names read once (a row rebuilds them each time)."""
+    names = tuple(result.keys())
+    for row in result:
+        yield from_row(cls, dict(zip(names, row, strict=True)))
 
 
 class SqlStore:
@@ -183,7 +214,7 @@ class SqlStore:
         await self.database.dispose()
 
     async def _rows(self, stmt: Any, cls: type[ModelT]) -> list[ModelT]:
-        return await self.database.read(lambda conn: [_model(cls, row) for row in conn.execute(stmt)])
+        return await self.database.read(lambda conn: list(_models(cls, conn.execute(stmt))))
 
     async def _row(self, stmt: Any, cls: type[ModelT], params: dict[str, Any] | None = None) -> ModelT | None:
         def work(conn: Connection) -> ModelT | None:
@@ -247,16 +278,8 @@ class SqlStore:
 
     async def get_tasks(self, task_ids: Iterable[str]) -> dict[str, TaskRow]:
         """These tasks by id (those that still exist), in one read."""
-        ids = sorted(set(task_ids))
-
-        def work(conn: Connection) -> dict[str, TaskRow]:
-            found: dict[str, TaskRow] = {}
-            for chunk in _chunks(ids, IN_CHUNK):
-                for row in conn.execute(_TASKS_BY_ID, {"ids": chunk}):
-                    found[row.id] = _model(TaskRow, row)
-            return found
-
-        return await self.database.read(work) if ids else {}
+        ids = set(task_ids)
+        return await self.database.read(lambda conn: _tasks_by_id(conn, ids)) if ids else {}
 
     async def list_tasks(
         self,
@@ -328,17 +351,10 @@ class SqlStore:
         A fire time yields its run rows and moves the task's `next_run_at` in the same commit, and
         runs are unique on (task, fire key): however many processes race here, one wins each fire.
         """
-        due = (
-            select(TASKS)
-            .where(TASKS.c.status == TaskStatus.ACTIVE.value, TASKS.c.next_run_at <= now)
-            .order_by(TASKS.c.next_run_at)
-            .limit(limit)
-        )
-        if self._dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
 
         def work(conn: Connection) -> int:
-            tasks = [_model(TaskRow, row) for row in conn.execute(due)]
+            due = conn.execute(self._due_tasks, {"now": now, "limit": limit})
+            tasks = list(_models(TaskRow, due))
             active = _active_runs(conn, [task.id for task in tasks])
             runs: list[dict[str, Any]] = []
             moves: list[dict[str, Any]] = []
@@ -353,18 +369,20 @@ class SqlStore:
                     status = TaskStatus.COMPLETED
                 elif plan.broken is not None:
                     status = TaskStatus.PAUSED
-                moves.append({"task_key": task.id, "new_next": plan.next_run_at, "new_status": status.value})
+                moves.append(
+                    {
+                        "task_key": task.id,
+                        "new_next": plan.next_run_at,
+                        "new_status": status.value,
+                        "moved_at": now,
+                    }
+                )
             queued = 0
             if runs:  # executemany: one compiled statement, sent in batches ("insertmanyvalues")
                 inserted = conn.execute(self._insert_runs, runs)
                 queued = [status for (status,) in inserted].count(RunStatus.QUEUED.value)
             if moves:
-                move = (
-                    update(TASKS)
-                    .where(TASKS.c.id == bindparam("task_key"))
-                    .values(next_run_at=bindparam("new_next"), status=bindparam("new_status"), updated_at=now)
-                )
-                conn.execute(move, moves)
+                conn.execute(_MOVE_TASKS, moves)
             if queued:  # an instance with free slots may start them before this one gets to
                 self._notify(conn, "run", "fired")
             return queued
@@ -425,6 +443,21 @@ class SqlStore:
         return await self._rows(stmt, RunRow)
 
     @functools.cached_property
+    def _due_tasks(self) -> Any:
+        """Active tasks due at `now`, earliest first, at most `limit` (both bound per fire); built once.
+
+        PostgreSQL: locked, skipping those another instance is firing."""
+        stmt = (
+            select(TASKS)
+            .where(TASKS.c.status == TaskStatus.ACTIVE.value, TASKS.c.next_run_at <= bindparam("now"))
+            .order_by(TASKS.c.next_run_at)
+            .limit(bindparam("limit"))
+        )
+        if self._dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return stmt
+
+    @functools.cached_property
     def _claimable(self) -> Any:
         """Ready queued runs, best first (`now` and `limit` bound per claim); built once."""
         running = RUNS.alias("running")
@@ -450,10 +483,18 @@ class SqlStore:
         Ready: `not_before` has passed, and for an exclusive task no other run of it is running.
         Order: priority (high first), then `scheduled_for`.
         """
-        if limit <= 0:
-            return []
+        return (await self._claim(now, instance_id, limit, with_tasks=False)).runs
 
-        def work(conn: Connection) -> list[RunRow]:
+    async def claim(self, now: datetime, instance_id: str, limit: int) -> Claim:
+        """`claim_runs`, with the claimed runs' tasks as stored at the claim, read in its transaction:
+        what the engine needs to start the runs, in one transaction instead of two."""
+        return await self._claim(now, instance_id, limit, with_tasks=True)
+
+    async def _claim(self, now: datetime, instance_id: str, limit: int, with_tasks: bool) -> Claim:
+        if limit <= 0:
+            return Claim([], {})
+
+        def work(conn: Connection) -> Claim:
             candidates = conn.execute(self._claimable, {"now": now, "candidates": limit * 4}).all()
             idle: set[str] | None = None
             if self._dialect == "postgresql":
@@ -469,10 +510,11 @@ class SqlStore:
                 if run.exclusive:
                     exclusive_started.add(run.task_id)
             if not chosen:
-                return []
+                return Claim([], {})
             claimed = conn.execute(_START_RUNS, {"ids": chosen, "now": now, "instance": instance_id})
             rank = {run_id: index for index, run_id in enumerate(chosen)}
-            return sorted((_model(RunRow, row) for row in claimed), key=lambda run: rank[run.id])
+            runs = sorted(_models(RunRow, claimed), key=lambda run: rank[run.id])
+            return Claim(runs, _tasks_by_id(conn, {run.task_id for run in runs}) if with_tasks else {})
 
         return await self.database.write(work)
 
@@ -717,16 +759,20 @@ class SqlStore:
         )
 
 
+def _tasks_by_id(conn: Connection, task_ids: set[str]) -> dict[str, TaskRow]:
+    """These tasks by id (those that still exist), in one query per chunk of ids."""
+    found: dict[str, TaskRow] = {}
+    for chunk in _chunks(sorted(task_ids), IN_CHUNK):
+        for task in _models(TaskRow, conn.execute(_TASKS_BY_ID, {"ids": chunk})):
+            found[task.id] = task
+    return found
+
+
 def _active_runs(conn: Connection, task_ids: list[str]) -> dict[str, ActiveRuns]:
     """Queued and running counts of these tasks' runs, in one query per chunk of ids."""
     counts: dict[str, dict[str, int]] = {}
     for chunk in _chunks(task_ids, IN_CHUNK):
-        stmt = (
-            select(RUNS.c.task_id, RUNS.c.status, func.count())
-            .where(RUNS.c.task_id.in_(chunk), RUNS.c.status.in_(ACTIVE))
-            .group_by(RUNS.c.task_id, RUNS.c.status)
-        )
-        for task_id, status, count in conn.execute(stmt):
+        for task_id, status, count in conn.execute(_ACTIVE_COUNTS, {"ids": chunk}):
             counts.setdefault(task_id, {})[status] = count
     return {
         task_id: ActiveRuns(

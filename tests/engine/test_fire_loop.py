@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
+from sqlalchemy import text
 
 from orchestrator_mcp.catalog import Catalog
 from orchestrator_mcp.clock import ManualClock
@@ -18,7 +19,7 @@ from orchestrator_mcp.domain.schedule import Schedule
 from orchestrator_mcp.engine.events import RunEvents
 from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.scheduler import Engine, EngineSettings, Reading, new_run, run_values
-from orchestrator_mcp.store.sql import FirePlanner, RunFactory, SqlStore
+from orchestrator_mcp.store.sql import Claim, FirePlanner, RunFactory, SqlStore
 from orchestrator_mcp.store.tables import RunRow, TaskRow
 
 pytestmark = pytest.mark.anyio
@@ -46,18 +47,18 @@ async def store(database_url: str) -> AsyncIterator[SqlStore]:
 @pytest.fixture
 def calls(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> Calls:
     counted = Calls()
-    fire_due, claim_runs = store.fire_due, store.claim_runs
+    fire_due, claim = store.fire_due, store.claim
 
     async def counted_fire(now: datetime, planner: FirePlanner, runs_for: RunFactory, limit: int) -> int:
         counted.fires += 1
         return await fire_due(now, planner, runs_for, limit)
 
-    async def counted_claim(now: datetime, instance_id: str, limit: int) -> list[RunRow]:
+    async def counted_claim(now: datetime, instance_id: str, limit: int) -> Claim:
         counted.claims += 1
-        return await claim_runs(now, instance_id, limit)
+        return await claim(now, instance_id, limit)
 
     monkeypatch.setattr(store, "fire_due", counted_fire)
-    monkeypatch.setattr(store, "claim_runs", counted_claim)
+    monkeypatch.setattr(store, "claim", counted_claim)
     return counted
 
 
@@ -106,6 +107,38 @@ async def test_a_due_task_is_fired_once_and_the_next_fire_time_returned(
     assert run.params == {"city": "Lyon"} and run.exclusive is False
 
 
+async def test_a_fire_follows_the_policy_and_schedule_stored_at_its_time(store: SqlStore) -> None:
+    """The parsed rules are cached between fires: an update in between must still be honoured."""
+    engine = engine_on(store)
+    await store.insert_task(interval_task())
+    assert await engine.fire_due(NOW) == NOW + timedelta(minutes=1)
+    later = NOW + timedelta(minutes=1)
+    await store.update_task(
+        "task_1",
+        {"policy": {"priority": 2, "overlap": "allow"}, "schedule": {"kind": "interval", "expr": "5m"}},
+    )
+    assert await engine.fire_due(later) == NOW + timedelta(minutes=5)  # every 5 min from the anchor
+    runs = await store.list_runs(None, "task_1", None, None, 10, None)
+    assert [(run.scheduled_for, run.priority) for run in runs] == [(later, 2), (NOW, 5)]
+
+
+@pytest.mark.parametrize(
+    "broken", [{"schedule": {"kind": "hourly"}}, {"policy": {"priority": 9, "overlap": "allow"}}]
+)
+async def test_a_task_whose_stored_definition_no_longer_parses_is_paused(
+    store: SqlStore, broken: dict[str, Any]
+) -> None:
+    engine = engine_on(store)
+    await store.insert_task(interval_task())
+    await store.insert_task(interval_task(id="task_2"))
+    await store.update_task("task_1", broken)  # stored as is: written past the tools' validation
+    assert await engine.fire_due(NOW) == NOW + timedelta(minutes=1)
+    paused = await store.get_task("task_1")
+    assert paused is not None and paused.status == "paused"
+    assert await store.list_runs(None, "task_1", None, None, 10, None) == []
+    assert len(await store.list_runs(None, "task_2", None, None, 10, None)) == 1  # the others still fire
+
+
 def test_fired_run_rows_have_every_column_a_validated_run_has() -> None:
     task = interval_task()
     policy = Policy.model_validate(task.policy)
@@ -115,6 +148,27 @@ def test_fired_run_rows_have_every_column_a_validated_run_has() -> None:
     different = {key for key in built if built[key] != validated[key]}
     assert different == {"id", "fire_key", "status"}
     assert (built["status"], built["fire_key"]) == ("skipped", "k")
+
+
+def test_fired_run_rows_equal_what_validating_them_gives() -> None:
+    task = interval_task()
+    policy = Policy.model_validate(task.policy)
+    error = {"step_id": None, "type": "overlap", "message": "still active"}
+    shapes: list[dict[str, Any]] = [
+        {},
+        {"fire_key": "k", "not_before": NOW + timedelta(seconds=3)},
+        {"status": "skipped", "finished_at": NOW, "error": error},
+    ]
+    for fields in shapes:
+        built = run_values(task, Trigger.SCHEDULE, NOW, NOW, policy, task.params, **fields)
+        assert RunRow.model_validate(built).model_dump() == built
+
+
+def test_run_defaults_are_plain_values_shared_safely() -> None:
+    """Fired rows share the column defaults: none may be a mutable value or come from a factory."""
+    for name, info in RunRow.model_fields.items():
+        assert info.default_factory is None, name
+        assert isinstance(info.default, type(None) | bool | int | str) or info.is_required(), name
 
 
 def test_a_reading_holds_while_fresh_and_nothing_is_due() -> None:
@@ -162,3 +216,19 @@ async def test_claims_are_skipped_while_the_queue_is_known_empty_and_made_after_
         assert list(engine.handles) != []
         await engine.stop()
         runs.cancel_scope.cancel()
+
+
+async def test_a_claimed_run_whose_task_is_gone_is_cancelled(store: SqlStore) -> None:
+    engine = engine_on(store)
+    task = interval_task()
+    await store.insert_task(task)
+    run = new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {})
+    await store.insert_run(run)
+    await store.database.write(lambda conn: conn.execute(text("DELETE FROM tasks WHERE id = 'task_1'")))
+    async with anyio.create_task_group() as runs:
+        engine._runs = runs
+        await engine.dispatch(NOW)
+        assert list(engine.handles) == [run.id]
+    ended = await store.get_run(run.id)
+    assert ended is not None and ended.status == "cancelled"
+    assert ended.error == {"step_id": None, "type": "cancelled", "message": "the task was deleted"}

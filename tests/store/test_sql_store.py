@@ -133,6 +133,29 @@ async def test_claims_take_priority_then_fire_time_and_one_run_per_exclusive_tas
     assert await store.next_ready_at() == NOW
 
 
+async def test_a_claim_brings_each_run_s_task_as_stored_then_and_leaves_deleted_ones_out(
+    store: SqlStore,
+) -> None:
+    allow = Policy(overlap=OverlapPolicy.ALLOW)
+    for task_id, runs in (("task_a", 2), ("task_b", 1), ("task_gone", 1)):
+        task = task_row(task_id, None)
+        await store.insert_task(task)
+        for _ in range(runs):
+            await store.insert_run(new_run(task, Trigger.MANUAL, NOW, NOW, allow, {}))
+    await store.update_task("task_a", {"title": "renamed", "pipeline": [{"id": "new", "uses": "core.noop"}]})
+    # Deleted behind the store's back (delete_task takes the runs too): its queued run is left.
+    await store.database.write(lambda conn: conn.execute(text("DELETE FROM tasks WHERE id = 'task_gone'")))
+
+    claim = await store.claim(NOW, "inst_1", 10)
+    assert sorted(run.task_id for run in claim.runs) == ["task_a", "task_a", "task_b", "task_gone"]
+    assert sorted(claim.tasks) == ["task_a", "task_b"]
+    assert claim.tasks["task_a"] == await store.get_task("task_a")
+    assert (claim.tasks["task_a"].title, claim.tasks["task_a"].pipeline[0]["id"]) == ("renamed", "new")
+    assert claim.tasks["task_b"] == await store.get_task("task_b")
+    empty = await store.claim(NOW, "inst_1", 10)
+    assert (empty.runs, empty.tasks) == ([], {})
+
+
 async def test_tasks_are_read_together_by_id_and_missing_ones_are_left_out(store: SqlStore) -> None:
     for task_id in ("task_1", "task_2", "task_3"):
         await store.insert_task(task_row(task_id, None))
