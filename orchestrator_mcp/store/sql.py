@@ -276,11 +276,6 @@ class SqlStore:
     async def get_task(self, task_id: str) -> TaskRow | None:
         return await self._row(_TASK_BY_ID, TaskRow, {"id": task_id})
 
-    async def get_tasks(self, task_ids: Iterable[str]) -> dict[str, TaskRow]:
-        """These tasks by id (those that still exist), in one read."""
-        ids = set(task_ids)
-        return await self.database.read(lambda conn: _tasks_by_id(conn, ids)) if ids else {}
-
     async def list_tasks(
         self,
         owner: str | None,
@@ -477,20 +472,13 @@ class SqlStore:
             stmt = stmt.with_for_update(skip_locked=True, of=RUNS)
         return stmt
 
-    async def claim_runs(self, now: datetime, instance_id: str, limit: int) -> list[RunRow]:
-        """Mark up to `limit` ready queued runs `running` on this instance, best first.
+    async def claim(self, now: datetime, instance_id: str, limit: int) -> Claim:
+        """Mark up to `limit` ready queued runs `running` on this instance, best first, and read their
+        tasks as stored at the claim, in the same transaction (what the engine needs to start them).
 
         Ready: `not_before` has passed, and for an exclusive task no other run of it is running.
         Order: priority (high first), then `scheduled_for`.
         """
-        return (await self._claim(now, instance_id, limit, with_tasks=False)).runs
-
-    async def claim(self, now: datetime, instance_id: str, limit: int) -> Claim:
-        """`claim_runs`, with the claimed runs' tasks as stored at the claim, read in its transaction:
-        what the engine needs to start the runs, in one transaction instead of two."""
-        return await self._claim(now, instance_id, limit, with_tasks=True)
-
-    async def _claim(self, now: datetime, instance_id: str, limit: int, with_tasks: bool) -> Claim:
         if limit <= 0:
             return Claim([], {})
 
@@ -514,7 +502,7 @@ class SqlStore:
             claimed = conn.execute(_START_RUNS, {"ids": chosen, "now": now, "instance": instance_id})
             rank = {run_id: index for index, run_id in enumerate(chosen)}
             runs = sorted(_models(RunRow, claimed), key=lambda run: rank[run.id])
-            return Claim(runs, _tasks_by_id(conn, {run.task_id for run in runs}) if with_tasks else {})
+            return Claim(runs, _tasks_by_id(conn, {run.task_id for run in runs}))
 
         return await self.database.write(work)
 

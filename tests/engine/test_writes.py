@@ -95,7 +95,7 @@ async def claimed_run(store: SqlStore, pipeline: list[dict[str, Any]], **fields:
     )
     await store.insert_task(task)
     await store.insert_run(new_run(task, Trigger.MANUAL, now, now, Policy(), {}))
-    [run] = await store.claim_runs(now, "inst_test", 1)
+    [run] = (await store.claim(now, "inst_test", 1)).runs
     return run
 
 

@@ -31,12 +31,12 @@ async def test_a_claim_that_overlaps_another_does_not_start_a_second_run_of_the_
         await other.execute(
             update(RUNS).where(RUNS.c.id == first.id).values(status="running", instance_id="inst_a")
         )
-        assert await store.claim_runs(NOW, "inst_b", 5) == []
+        assert (await store.claim(NOW, "inst_b", 5)).runs == []
         await other.commit()
     running = await store.list_runs(None, "task_1", "running", None, 10, None)
     assert [run.id for run in running] == [first.id]
     # Once the first run has ended, the second is claimable.
     ended = text("UPDATE runs SET status = 'succeeded' WHERE id = :id")
     await store.database.write(lambda conn: conn.execute(ended, {"id": first.id}))
-    assert [run.id for run in await store.claim_runs(NOW, "inst_b", 5)] == [second.id]
+    assert [run.id for run in (await store.claim(NOW, "inst_b", 5)).runs] == [second.id]
     await store.close()

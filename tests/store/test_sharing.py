@@ -60,7 +60,7 @@ async def test_racing_stores_claim_each_queued_run_once(stores: list[SqlStore]) 
 
     async def claim(index: int, store: SqlStore) -> None:
         mine = claims.setdefault(f"inst_{index}", [])
-        while batch := await store.claim_runs(NOW, f"inst_{index}", 3):
+        while batch := (await store.claim(NOW, f"inst_{index}", 3)).runs:
             mine += [run.id for run in batch]
             await anyio.lowlevel.checkpoint()
 
@@ -86,7 +86,7 @@ async def test_racing_stores_start_one_run_at_a_time_of_an_exclusive_task(stores
 
     async def claim(index: int, store: SqlStore) -> None:
         for _ in range(5):
-            claimed.extend(run.task_id for run in await store.claim_runs(NOW, f"inst_{index}", 2))
+            claimed.extend(run.task_id for run in (await store.claim(NOW, f"inst_{index}", 2)).runs)
             await anyio.lowlevel.checkpoint()
 
     async with anyio.create_task_group() as group:

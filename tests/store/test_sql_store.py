@@ -127,9 +127,9 @@ async def test_claims_take_priority_then_fire_time_and_one_run_per_exclusive_tas
     )
     for run in (low, high, second_a, future):
         await store.insert_run(run)
-    claimed = await store.claim_runs(NOW + timedelta(seconds=5), "inst_1", 10)
+    claimed = (await store.claim(NOW + timedelta(seconds=5), "inst_1", 10)).runs
     assert [run.id for run in claimed] == [high.id, second_a.id]
-    assert await store.claim_runs(NOW + timedelta(seconds=5), "inst_2", 10) == []
+    assert (await store.claim(NOW + timedelta(seconds=5), "inst_2", 10)).runs == []
     assert await store.next_ready_at() == NOW
 
 
@@ -154,14 +154,6 @@ async def test_a_claim_brings_each_run_s_task_as_stored_then_and_leaves_deleted_
     assert claim.tasks["task_b"] == await store.get_task("task_b")
     empty = await store.claim(NOW, "inst_1", 10)
     assert (empty.runs, empty.tasks) == ([], {})
-
-
-async def test_tasks_are_read_together_by_id_and_missing_ones_are_left_out(store: SqlStore) -> None:
-    for task_id in ("task_1", "task_2", "task_3"):
-        await store.insert_task(task_row(task_id, None))
-    found = await store.get_tasks(["task_3", "task_1", "task_1", "task_gone"])
-    assert sorted(found) == ["task_1", "task_3"] and found["task_3"].id == "task_3"
-    assert await store.get_tasks([]) == {}
 
 
 async def test_an_ended_run_counts_once_and_failures_in_a_row_pause_the_task(store: SqlStore) -> None:
