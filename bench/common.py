@@ -268,8 +268,14 @@ async def stdio_server(database_url: str, **env: str) -> AsyncIterator[Client]:
 @asynccontextmanager
 async def http_server(database_url: str, auth: bool = True) -> AsyncIterator[Client]:
     """`orchestrator-mcp serve --transport http` on a free loopback port (with a bearer token made by
-    `token create`, or `--no-auth`), through the SDK client over streamable HTTP."""
-    env = {**os.environ, "ORCH_DATABASE_URL": database_url, "ORCH_LOG_LEVEL": "WARNING"}
+    `token create`, or `--no-auth`), through the SDK client over streamable HTTP. The per-principal
+    rate limit is lifted: a latency run makes more than its default 600 calls a minute."""
+    env = {
+        **os.environ,
+        "ORCH_DATABASE_URL": database_url,
+        "ORCH_LOG_LEVEL": "WARNING",
+        "ORCH_RATE_LIMIT": "1000000",
+    }
     command = [sys.executable, "-m", "orchestrator_mcp"]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
