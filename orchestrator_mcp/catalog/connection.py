@@ -221,7 +221,8 @@ class ServerConnection:
         """
         client = await self.connect()
         if client is None:
-            raise ToolCallError(FailureKind.UNAVAILABLE, f"server '{self.name}' is unavailable: {self.error}")
+            reason = self.error or f"no session within {self.connect_timeout:g}s"
+            raise ToolCallError(FailureKind.UNAVAILABLE, f"server '{self.name}' is unavailable: {reason}")
         try:
             with anyio.fail_after(time_limit):
                 result = await client.call_tool(tool, arguments)

@@ -28,3 +28,15 @@ async def test_a_call_right_after_a_crash_waits_for_a_new_session() -> None:
         again = await connection.call("pid", {}, 10)
         assert again != first
         connection.close()
+
+
+async def test_a_server_that_does_not_answer_in_time_is_unavailable_and_the_error_says_why() -> None:
+    silent = StdioServerParameters(command=sys.executable, args=["-c", "import time; time.sleep(60)"])
+    connection = ServerConnection("silent", "stdio", silent, connect_timeout=0.5)
+    async with anyio.create_task_group() as group:
+        group.start_soon(connection.run)
+        with pytest.raises(ToolCallError) as failed:
+            await connection.call("anything", {}, 5)
+        group.cancel_scope.cancel()
+    assert failed.value.kind is FailureKind.UNAVAILABLE
+    assert failed.value.message == "server 'silent' is unavailable: no session within 0.5s"
