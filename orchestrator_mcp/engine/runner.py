@@ -31,6 +31,7 @@ from orchestrator_mcp.domain.run import RunStatus, StepStatus
 from orchestrator_mcp.domain.templating import TemplateError, render
 from orchestrator_mcp.engine.events import RunEvent, RunEvents
 from orchestrator_mcp.engine.plans import Plan, PlanCache
+from orchestrator_mcp.store.outage import through_outages
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
@@ -244,8 +245,13 @@ class _Execution:
         logs, run_values = self.logs, self.run_values or None
         self.dirty, self.logs, self.run_values = {}, [], {}
         if rows or logs or run_values or end:
-            with anyio.CancelScope(shield=True):  # a record is never cut half-written
+
+            async def write() -> None:
                 await self.runner.store.record_progress(self.run_row.id, rows, logs, run_values, end)
+
+            # Never cut half-written, and waited through a database restart: the run goes on after it.
+            with anyio.CancelScope(shield=True):
+                await through_outages(write, f"the records of run {self.run_row.id}")
         notices, self.notices = self.notices, []
         for notice in notices:
             await self.runner.events.publish(notice)

@@ -26,11 +26,12 @@ from anyio.abc import TaskGroup, TaskStatus
 from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan, plan_fire
 from orchestrator_mcp.domain.policy import Policy
-from orchestrator_mcp.domain.retry import RetryPolicy, backoff_delay
+from orchestrator_mcp.domain.retry import backoff_delay
 from orchestrator_mcp.domain.run import RunStatus, Trigger
 from orchestrator_mcp.domain.schedule import Schedule, apply_jitter
 from orchestrator_mcp.engine.runner import RunHandle, Runner
 from orchestrator_mcp.ids import new_id
+from orchestrator_mcp.store.outage import OUTAGE_SECONDS, STORE_RETRY
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import InstanceRow, RunRow, TaskRow
 
@@ -39,10 +40,6 @@ logger = logging.getLogger(__name__)
 FIRE_BATCH = 200
 FIRE_ROUNDS = 50
 CANCEL_POLL_SECONDS = 0.5
-STORE_RETRY = RetryPolicy(backoff_seconds=0.25, backoff_factor=2, max_backoff_seconds=5)
-"""Waits after failed store calls in a row (the database restarting): 0.25, 0.5, 1, 2, 4, 5, 5 s..."""
-FINISH_RETRY_SECONDS = 120.0
-"""How long a run's final state is retried while the store is failing, before giving up on it."""
 RECORD_SECONDS = 5.0
 """After the shutdown grace: how long runs told to stop get to record that they were interrupted."""
 
@@ -378,7 +375,7 @@ class Engine:
         mark it `interrupted`; it never takes the engine down.
         """
         attempt = 0
-        with anyio.move_on_after(FINISH_RETRY_SECONDS):
+        with anyio.move_on_after(OUTAGE_SECONDS):
             while True:
                 now = self.clock.now()
                 try:

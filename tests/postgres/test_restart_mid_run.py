@@ -1,0 +1,51 @@
+"""A run in flight when the database restarts: its records wait for the database, the run goes on."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from tests.conftest import call_ok
+from tests.postgres.processes import wait_for
+from tests.postgres.server import Cluster
+from tests.reliability.support import connect
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_run_whose_write_meets_a_restarting_database_waits_for_it_and_succeeds(
+    cluster: Cluster,
+) -> None:
+    url = cluster.url
+    async with connect(url) as client:
+        task = await call_ok(
+            client,
+            "schedule_task",
+            {
+                "title": "through a restart",
+                "schedule": {"kind": "manual"},
+                "pipeline": [
+                    {"id": "nap", "uses": "core.sleep", "with": {"seconds": 1}},
+                    {"id": "after", "uses": "core.echo", "with": {"value": "still here"}},
+                ],
+            },
+        )
+        run = await call_ok(client, "run_now", {"task_id": task["id"]})
+        await wait_for(url, "SELECT 1 FROM runs WHERE id = $1 AND status = 'running'", run["id"])
+        cluster.stop()
+        await anyio.sleep(3)  # the nap ends, and the write before the next step meets no database
+        cluster.start()
+        ended = await wait_for(
+            url,
+            "SELECT status, error FROM runs WHERE id = $1 AND finished_at IS NOT NULL",
+            run["id"],
+            within=30,
+        )
+        steps = await wait_for(
+            url, "SELECT step_id, status FROM steps WHERE run_id = $1 ORDER BY seq", run["id"]
+        )
+    assert ended[0]["status"] == "succeeded", ended[0]["error"]
+    assert [(row["step_id"], row["status"]) for row in steps] == [
+        ("nap", "succeeded"),
+        ("after", "succeeded"),
+    ]
