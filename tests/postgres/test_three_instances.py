@@ -52,10 +52,12 @@ async def test_kill_9_of_one_of_three_instances_loses_and_doubles_nothing(pg_url
             status = await call_ok(client, "server_status")
             assert len(status["instances"]) == 3
             await anyio.sleep(max(0, BEFORE_KILL - (time.monotonic() - began)))
-            # Kill it in the middle of one of its runs.
+            # Kill it in the middle of one of its runs: one napping (a no-op run is over in a blink).
             running = await wait_for(
                 pg_url,
-                "SELECT id FROM runs WHERE status = 'running' AND instance_id = $1",
+                "SELECT runs.id FROM runs JOIN steps ON steps.run_id = runs.id"
+                " WHERE runs.status = 'running' AND runs.instance_id = $1"
+                " AND steps.step_id = 'nap' AND steps.status = 'running'",
                 doomed_id,
                 within=60,
             )
