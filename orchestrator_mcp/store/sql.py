@@ -654,8 +654,7 @@ class SqlStore:
         for item in batch:
             if item.run_values and item.end is None:
                 keys = tuple(sorted(item.run_values))
-                values = {f"new_{key}": value for key, value in item.run_values.items()}
-                updates.setdefault(keys, []).append({"run_key": item.run_id, **values})
+                updates.setdefault(keys, []).append(_run_params(item.run_id, item.run_values))
 
         def work(conn: Connection) -> None:
             if steps:
@@ -663,8 +662,7 @@ class SqlStore:
             if logs:
                 conn.execute(insert(LOGS), logs)
             for keys, rows in updates.items():
-                columns: dict[str, Any] = {key: bindparam(f"new_{key}") for key in keys}
-                conn.execute(update(RUNS).where(RUNS.c.id == bindparam("run_key")).values(columns), rows)
+                conn.execute(_set_run_columns(keys), rows)
             for run_id, end in ends:
                 _end_run(conn, run_id, end, end["finished_at"])
 
@@ -791,8 +789,7 @@ def _lock_idle_tasks(conn: Connection, task_ids: set[str]) -> set[str]:
 
 def _end_run(conn: Connection, run_id: str, values: dict[str, Any], now: datetime) -> bool:
     """Store a run's final fields and fold it into its task's counters; False if it had already ended."""
-    params = {"run_key": run_id, **{f"new_{key}": value for key, value in values.items()}}
-    ended = conn.execute(_end_active_run(tuple(sorted(values))), params).first()
+    ended = conn.execute(_end_active_run(tuple(sorted(values))), _run_params(run_id, values)).first()
     if ended is None:
         return False
     status = RunStatus(values["status"])
@@ -801,15 +798,27 @@ def _end_run(conn: Connection, run_id: str, values: dict[str, Any], now: datetim
     return True
 
 
+def _run_params(run_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of `_set_run_columns` (and `_end_active_run`) for one run."""
+    return {"run_key": run_id, **{f"new_{key}": value for key, value in values.items()}}
+
+
 @functools.cache
-def _end_active_run(keys: tuple[str, ...]) -> Any:
-    """UPDATE a still-active run's columns `keys` (bound as `new_<key>`); built once per set of keys."""
+def _set_run_columns(keys: tuple[str, ...]) -> Any:
+    """UPDATE a run's columns `keys` (bound as `new_<key>`, the run as `run_key`); built once per set
+    of keys (building it costs more than running it)."""
     return (
         update(RUNS)
-        .where(RUNS.c.id == bindparam("run_key"), RUNS.c.status.in_(ACTIVE))
+        .where(RUNS.c.id == bindparam("run_key"))
         .values({key: bindparam(f"new_{key}") for key in keys})
-        .returning(RUNS.c.task_id, RUNS.c.started_at)
     )
+
+
+@functools.cache
+def _end_active_run(keys: tuple[str, ...]) -> Any:
+    """`_set_run_columns` of a run still active, returning what its task's counters need."""
+    active = _set_run_columns(keys).where(RUNS.c.status.in_(ACTIVE))
+    return active.returning(RUNS.c.task_id, RUNS.c.started_at)
 
 
 @functools.cache
