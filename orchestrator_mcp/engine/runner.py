@@ -175,18 +175,21 @@ class Runner:
         await _Execution(self, run, task, plan, handle).run()
 
     async def _finish_without_steps(self, run: RunRow, status: RunStatus, kind: str, message: str) -> None:
+        """End a run that starts no step: its end and its one log line are one write, waited through
+        a database restart like every other write of a run."""
         now = self.clock.now()
-        await self.store.finish_run(
-            run.id,
-            {
-                "status": status.value,
-                "finished_at": now,
-                "duration_ms": 0,
-                "error": {"step_id": None, "type": kind, "message": message},
-            },
-            now,
-        )
-        await self.store.append_logs([log_row(run.id, now, "ERROR", message)])
+        end = {
+            "status": status.value,
+            "finished_at": now,
+            "duration_ms": 0,
+            "error": {"step_id": None, "type": kind, "message": message},
+        }
+
+        async def write() -> None:
+            await self.store.record_progress(run.id, [], [log_row(run.id, now, "ERROR", message)], None, end)
+
+        with anyio.CancelScope(shield=True):
+            await through_outages(write, f"the end of run {run.id}")
         await self.events.publish(RunEvent(run.id, run.owner, message, 0, 0, final=True))
 
 

@@ -17,11 +17,16 @@ from orchestrator_mcp.principal import Principal
 from orchestrator_mcp.ratelimit import RateLimiter
 from orchestrator_mcp.server.identity import caller
 from orchestrator_mcp.server.metrics import Metrics
+from orchestrator_mcp.store.outage import is_outage
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 logger = logging.getLogger("orchestrator_mcp.tools")
+
+UNAVAILABLE = (
+    "the database cannot be reached right now (restarting, unreachable or busy); try again in a few seconds"
+)
 
 
 def _run_id(arguments: dict[str, Any], result: Any) -> str | None:
@@ -59,9 +64,12 @@ class ToolCalls:
             except OrchestratorError as error:
                 outcome = error.code
                 raise ToolError(error.message) from error
-            except Exception:
-                outcome = "internal"
-                raise
+            except Exception as error:
+                if not is_outage(error):
+                    outcome = "internal"
+                    raise
+                outcome = "unavailable"
+                raise ToolError(UNAVAILABLE) from error
             finally:
                 self._record(name, outcome, who, time.perf_counter() - started, kwargs, result)
 

@@ -232,3 +232,4 @@ async def test_a_claimed_run_whose_task_is_gone_is_cancelled(store: SqlStore) ->
     ended = await store.get_run(run.id)
     assert ended is not None and ended.status == "cancelled"
     assert ended.error == {"step_id": None, "type": "cancelled", "message": "the task was deleted"}
+    assert [line.message for line in await store.read_logs(run.id)] == ["the task was deleted"]
