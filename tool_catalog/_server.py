@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import mcp_types as types
 from jsonschema import Draft202012Validator
 from mcp.server import Server, ServerRequestContext
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -49,40 +52,61 @@ def _result(value: Any) -> types.CallToolResult:
     return types.CallToolResult(content=content)
 
 
-def create_server(name: str, tools: Sequence[BuiltinTool], version: str = "1") -> Server[Any]:
-    """An MCP server offering `tools`; arguments are checked against each tool's schema first."""
-    by_name = {tool.name: tool for tool in tools}
-    validators = {tool.name: Draft202012Validator(dict(tool.input_schema)) for tool in tools}
+class BuiltinServer(Server[Any]):
+    """An MCP server offering `tools`; arguments are checked against each tool's schema first.
 
-    async def list_tools(
-        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[tool.describe() for tool in tools])
+    The orchestrator's own steps call it with `call_tool_directly`, which answers what a `tools/call`
+    through a session would, without the JSON-RPC round trip; its catalog listing still comes from
+    the session, like any tool server's.
+    """
 
-    async def call_tool(
-        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
-        tool = by_name.get(params.name)
+    def __init__(self, name: str, tools: Sequence[BuiltinTool], version: str = "1") -> None:
+        by_name = {tool.name: tool for tool in tools}
+
+        async def list_tools(
+            ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+        ) -> types.ListToolsResult:
+            return types.ListToolsResult(tools=[tool.describe() for tool in tools])
+
+        async def call_tool(
+            ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+        ) -> types.CallToolResult:
+            return await self.call_tool_directly(params.name, params.arguments or {})
+
+        super().__init__(
+            name,
+            version=version,
+            on_list_tools=list_tools,
+            on_call_tool=call_tool,
+            get_tool_input_schema=lambda tool_name: (
+                by_name[tool_name].input_schema if tool_name in by_name else None
+            ),
+        )
+        self._tools = by_name
+        self._validators = {tool.name: Draft202012Validator(dict(tool.input_schema)) for tool in tools}
+
+    async def call_tool_directly(self, tool_name: str, arguments: Mapping[str, Any]) -> types.CallToolResult:
+        """The result of calling `tool_name`; an `isError` result for an unknown tool, invalid
+        arguments, a `BuiltinToolError` or any other exception of the handler."""
+        tool = self._tools.get(tool_name)
         if tool is None:
-            return _error(f"unknown tool '{params.name}' on server '{name}'")
-        arguments = dict(params.arguments or {})
+            return _error(f"unknown tool '{tool_name}' on server '{self.name}'")
+        given = dict(arguments)
         problems = [
             f"{'.'.join(str(p) for p in error.absolute_path) or '(arguments)'}: {error.message}"
-            for error in validators[tool.name].iter_errors(arguments)
+            for error in self._validators[tool.name].iter_errors(given)
         ]
         if problems:
             return _error("invalid arguments: " + "; ".join(problems))
         try:
-            return _result(await tool.handler(arguments))
+            return _result(await tool.handler(given))
         except BuiltinToolError as error:
             return _error(str(error))
+        except Exception as error:  # a bug in a handler: the step fails, the run and the server go on
+            logger.exception("built-in tool %s.%s raised", self.name, tool_name)
+            return _error(f"internal error in {self.name}.{tool_name}: {type(error).__name__}: {error}")
 
-    return Server(
-        name,
-        version=version,
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-        get_tool_input_schema=lambda tool_name: (
-            by_name[tool_name].input_schema if tool_name in by_name else None
-        ),
-    )
+
+def create_server(name: str, tools: Sequence[BuiltinTool], version: str = "1") -> BuiltinServer:
+    """An MCP server offering `tools` (see `BuiltinServer`)."""
+    return BuiltinServer(name, tools, version)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from mcp.server import Server
 
 from orchestrator_mcp.domain.expressions import ExpressionError, evaluate
-from tool_catalog._server import BuiltinTool, BuiltinToolError, create_server
+from tool_catalog._server import BuiltinServer, BuiltinTool, BuiltinToolError, create_server
 
 
 async def _echo(arguments: dict[str, Any]) -> Any:
@@ -86,6 +85,6 @@ TOOLS = [
 ]
 
 
-def create_core_server() -> Server[Any]:
+def create_core_server() -> BuiltinServer:
     """The `core` tool server."""
     return create_server("core", TOOLS)

@@ -9,9 +9,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
-from mcp.server import Server
 
-from tool_catalog._server import BuiltinTool, BuiltinToolError, create_server
+from tool_catalog._server import BuiltinServer, BuiltinTool, BuiltinToolError, create_server
 
 MAX_BODY_CHARS = 1_000_000
 
@@ -46,7 +45,7 @@ def host_allowed(url: str, allow: Sequence[str] | None) -> bool:
 
 def create_http_server(
     allow_hosts: Sequence[str] | None = None, transport: httpx2.AsyncBaseTransport | None = None
-) -> Server[Any]:
+) -> BuiltinServer:
     """The `http` tool server. `allow_hosts` (from ORCH_HTTP_ALLOW) limits the hosts it may call."""
 
     async def request(arguments: dict[str, Any]) -> Any:

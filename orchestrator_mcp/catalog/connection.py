@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import mcp_types as types
@@ -27,6 +27,14 @@ logger = logging.getLogger(__name__)
 
 Target = Server[Any] | StdioServerParameters | str | Transport
 """What `mcp.Client` connects to. A `Transport` can be entered once, so connections take a factory."""
+
+
+@runtime_checkable
+class DirectCalls(Protocol):
+    """A server in this process (a built-in one) whose tools a run may call without a session round trip;
+    `call_tool_directly` answers what `tools/call` would."""
+
+    async def call_tool_directly(self, tool_name: str, arguments: dict[str, Any]) -> types.CallToolResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +81,17 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
+async def _within(
+    time_limit: float, uses: str, call: Awaitable[types.CallToolResult]
+) -> types.CallToolResult:
+    """`call`'s result; a `timeout` failure if it takes longer than `time_limit` seconds."""
+    try:
+        with anyio.fail_after(time_limit):
+            return await call
+    except TimeoutError:
+        raise ToolCallError(FailureKind.TIMEOUT, f"{uses} did not answer within {time_limit:g}s") from None
+
+
 async def _first(*events: anyio.Event) -> None:
     """Return as soon as any of `events` is set."""
     async with anyio.create_task_group() as group:
@@ -102,6 +121,7 @@ class ServerConnection:
         self._open: Callable[[], Target] = (
             (lambda: target) if isinstance(target, Server | StdioServerParameters | str) else target
         )
+        self._direct = target.call_tool_directly if isinstance(target, DirectCalls) else None
         self.connect_timeout = connect_timeout
         self.retry_delay = retry_delay
         self.tools: dict[str, ToolInfo] = {}
@@ -219,17 +239,23 @@ class ServerConnection:
             ToolCallError: the call failed (`tool_error`), timed out (`timeout`) or the server could
                 not be reached (`unavailable`).
         """
+        if self._direct is not None:  # in this process: the session only serves the listing
+            result = await _within(time_limit, f"{self.name}.{tool}", self._direct(tool, arguments))
+        else:
+            result = await self._call_session(tool, arguments, time_limit)
+        if result.is_error:
+            raise ToolCallError(FailureKind.TOOL_ERROR, result_error_text(result))
+        return result_value(result)
+
+    async def _call_session(
+        self, tool: str, arguments: dict[str, Any], time_limit: float
+    ) -> types.CallToolResult:
         client = await self.connect()
         if client is None:
             reason = self.error or f"no session within {self.connect_timeout:g}s"
             raise ToolCallError(FailureKind.UNAVAILABLE, f"server '{self.name}' is unavailable: {reason}")
         try:
-            with anyio.fail_after(time_limit):
-                result = await client.call_tool(tool, arguments)
-        except TimeoutError:
-            raise ToolCallError(
-                FailureKind.TIMEOUT, f"{self.name}.{tool} did not answer within {time_limit:g}s"
-            ) from None
+            return await _within(time_limit, f"{self.name}.{tool}", client.call_tool(tool, arguments))
         except MCPError as error:
             if error.code == types.CONNECTION_CLOSED:
                 self._lose(client)
@@ -242,9 +268,6 @@ class ServerConnection:
             raise ToolCallError(
                 FailureKind.UNAVAILABLE, f"server '{self.name}' connection lost: {_describe(error)}"
             ) from error
-        if result.is_error:
-            raise ToolCallError(FailureKind.TOOL_ERROR, result_error_text(result))
-        return result_value(result)
 
     def _lose(self, client: Client) -> None:
         """`client` broke: have its session closed (and the next call open a new one), unless it
