@@ -383,12 +383,17 @@ class Orchestrator:
         return await self.get_run(who, run.id, include_steps=True)
 
     async def _wait_for(self, run_id: str, wait_seconds: float, progress: Progress | None) -> None:
-        changed = anyio.Event()
+        """Return once the run has ended (or after `wait_seconds`), reporting each step to `progress`.
+
+        The run is read again when this process says it ended, or every 0.25 s (it may execute in
+        another process), not on each step: a read per step would slow the run it waits for."""
+        ended = anyio.Event()
 
         async def on_event(event: RunEvent) -> None:
             if progress is not None and event.steps_total and (event.steps_done or event.final):
                 await progress(event.steps_done, event.steps_total, event.message)
-            changed.set()
+            if event.final:
+                ended.set()
 
         remove = self.events.listen(run_id, on_event)
         try:
@@ -397,9 +402,9 @@ class Orchestrator:
                     run = await self.store.get_run(run_id)
                     if run is None or RunStatus(run.status).is_final:
                         return
-                    with anyio.move_on_after(0.25):  # the run may execute in another process
-                        await changed.wait()
-                    changed = anyio.Event()
+                    with anyio.move_on_after(0.25):
+                        await ended.wait()
+                    ended = anyio.Event()
         finally:
             remove()
 
