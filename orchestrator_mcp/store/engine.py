@@ -221,8 +221,12 @@ def _sqlite_engine(url: URL, pool_size: int, busy_timeout_ms: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if connection.get_execution_options().get(IMMEDIATE, False) else "BEGIN"
+        # Straight to sqlite3: SQLAlchemy's execution path costs a short transaction ~10 % more.
+        try:
+            connection.connection.driver_connection.execute(statement)
+        except sqlite3.OperationalError as error:  # locked: raised as SQLAlchemy would have raised it
+            raise exc.OperationalError(statement, None, error) from error
 
     return engine
 
