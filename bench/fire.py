@@ -38,11 +38,16 @@ LEAD_SECONDS = 2.5
 """How far ahead the due second is when the tasks are inserted (the engine polls every second)."""
 
 
-def in_process(database_url: str, max_concurrent_runs: int) -> AbstractAsyncContextManager[Client]:
+def in_process(
+    database_url: str, max_concurrent_runs: int, catalog: Path | None = None
+) -> AbstractAsyncContextManager[Client]:
     """The orchestrator in this process (create_server + the SDK's in-memory client), SystemClock,
-    with the garbage collector set as `orchestrator-mcp serve` sets it."""
+    with the garbage collector set as `orchestrator-mcp serve` sets it; `catalog`: its catalog file."""
     settings = Settings(
-        database_url=database_url, max_concurrent_runs=max_concurrent_runs, log_level="WARNING"
+        database_url=database_url,
+        max_concurrent_runs=max_concurrent_runs,
+        log_level="WARNING",
+        catalog=catalog,
     )
     server = create_server(settings, SystemClock())
     settle_after_start_up()

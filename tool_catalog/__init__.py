@@ -1,4 +1,4 @@
-"""The built-in tools, each group an in-process MCP server called through the ordinary client path.
+"""The built-in tools, each group an in-process MCP server that runs also call directly.
 
 core   echo, noop, sleep, fail, transform
 http   request
