@@ -9,7 +9,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,13 +21,15 @@ import anyio
 import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import RunStatus, Trigger
 from orchestrator_mcp.domain.schedule import Schedule, first_fire_time
 from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.ids import new_id
+from orchestrator_mcp.store.direct import DirectStatement
+from orchestrator_mcp.store.engine import IMMEDIATE
 from orchestrator_mcp.store.sql import RUNS, STEPS, SqlStore
 from orchestrator_mcp.store.tables import TaskRow
 
@@ -351,7 +353,8 @@ def memory_mb(pid: int) -> dict[str, float]:
 
 @dataclass
 class Counter:
-    """Counts transactions (all / write) and statements (BEGIN excluded) on every engine of this process."""
+    """Counts transactions (all / write) and statements on every engine of this process, including the
+    statements run straight on sqlite3's cursor (`DirectStatement`), which SQLAlchemy does not see."""
 
     begins: int = 0
     writes: int = 0
@@ -360,16 +363,25 @@ class Counter:
     def install(self) -> None:
         event.listen(Engine, "begin", self._begin)
         event.listen(Engine, "before_cursor_execute", self._statement)
+        self._direct = DirectStatement.executemany
+        counter = self
+
+        def executemany(
+            statement: DirectStatement, conn: Connection, rows: Sequence[Mapping[str, Any]]
+        ) -> None:
+            counter.statements += 1
+            counter._direct(statement, conn, rows)
+
+        DirectStatement.executemany = executemany  # type: ignore[method-assign,assignment]
 
     def remove(self) -> None:
         event.remove(Engine, "begin", self._begin)
         event.remove(Engine, "before_cursor_execute", self._statement)
+        DirectStatement.executemany = self._direct  # type: ignore[method-assign]
 
-    def _begin(self, *_: Any) -> None:
+    def _begin(self, conn: Connection) -> None:
         self.begins += 1
+        self.writes += bool(conn.get_execution_options().get(IMMEDIATE, False))
 
-    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("BEGIN"):
-            self.writes += statement.startswith("BEGIN IMMEDIATE")
-        else:
-            self.statements += 1
+    def _statement(self, *_: Any) -> None:
+        self.statements += 1

@@ -36,6 +36,7 @@ from sqlmodel import SQLModel
 from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan
 from orchestrator_mcp.domain.run import ACTIVE_RUN_STATUSES, RunStatus, TaskStatus
 from orchestrator_mcp.store import notices
+from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.engine import Database, migrate, open_database
 from orchestrator_mcp.store.tables import (
     IdempotencyRow,
@@ -58,6 +59,9 @@ IDEMPOTENCY: Table = IdempotencyRow.__table__  # type: ignore[attr-defined]
 INSTANCES: Table = InstanceRow.__table__  # type: ignore[attr-defined]
 
 ACTIVE = [status.value for status in ACTIVE_RUN_STATUSES]
+
+_LOG_INSERT = DirectStatement(insert(LOGS), [column.name for column in LOGS.c if column.name != "id"])
+"""Append log lines (their ids come from the database)."""
 IN_CHUNK = 500
 """Ids per `IN (...)` list (well under SQLite's bound-parameter limit)."""
 
@@ -247,13 +251,17 @@ class SqlStore:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
 
     @functools.cached_property
-    def _step_upsert(self) -> Any:
+    def _step_upsert(self) -> DirectStatement:
         """Insert a step record or overwrite it; built once (building it costs more than running it)."""
         upsert = self._insert(STEPS)
         keys = ("run_id", "seq")
-        return upsert.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={column.name: upsert.excluded[column.name] for column in STEPS.c if column.name not in keys},
+        return DirectStatement(
+            upsert.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={
+                    column.name: upsert.excluded[column.name] for column in STEPS.c if column.name not in keys
+                },
+            )
         )
 
     @functools.cached_property
@@ -658,11 +666,11 @@ class SqlStore:
 
         def work(conn: Connection) -> None:
             if steps:
-                conn.execute(self._step_upsert, steps)
+                self._step_upsert.executemany(conn, steps)
             if logs:
-                conn.execute(insert(LOGS), logs)
+                _LOG_INSERT.executemany(conn, logs)
             for keys, rows in updates.items():
-                conn.execute(_set_run_columns(keys), rows)
+                _run_columns_update(keys).executemany(conn, rows)
             for run_id, end in ends:
                 _end_run(conn, run_id, end, end["finished_at"])
 
@@ -675,7 +683,7 @@ class SqlStore:
         if not rows:
             return
         lines = [row.model_dump(exclude={"id"}) for row in rows]
-        await self.database.write(lambda conn: conn.execute(insert(LOGS), lines))
+        await self.database.write(lambda conn: _LOG_INSERT.executemany(conn, lines))
 
     async def read_logs(self, run_id: str) -> list[LogRow]:
         return await self._rows(select(LOGS).where(LOGS.c.run_id == run_id).order_by(LOGS.c.id), LogRow)
@@ -812,6 +820,12 @@ def _set_run_columns(keys: tuple[str, ...]) -> Any:
         .where(RUNS.c.id == bindparam("run_key"))
         .values({key: bindparam(f"new_{key}") for key in keys})
     )
+
+
+@functools.cache
+def _run_columns_update(keys: tuple[str, ...]) -> DirectStatement:
+    """`_set_run_columns` for a run's progress writes (see store.direct)."""
+    return DirectStatement(_set_run_columns(keys))
 
 
 @functools.cache

@@ -1,0 +1,126 @@
+"""Progress writes straight on sqlite3's cursor store exactly what SQLAlchemy would have stored."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, exc, insert
+
+from orchestrator_mcp.domain.policy import Policy
+from orchestrator_mcp.domain.run import Trigger
+from orchestrator_mcp.engine.scheduler import new_run
+from orchestrator_mcp.store.direct import DirectStatement
+from orchestrator_mcp.store.sql import LOGS, SqlStore, _run_params, _set_run_columns
+from orchestrator_mcp.store.tables import LogRow, StepRow
+from tests.store.test_sql_store import task_row
+
+pytestmark = pytest.mark.anyio
+
+AT = datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC)
+
+STEPS = [
+    StepRow(
+        run_id="",
+        seq=0,
+        step_id="fetch",
+        uses="core.echo",
+        status="succeeded",
+        attempts=2,
+        started_at=AT,
+        finished_at=AT,
+        duration_ms=0,
+        arguments={"text": "héllo ✓", "nested": [1, 2.5, None, {"deep": True}]},
+        result={"echoed": "héllo ✓", "none": None},
+        result_size=42,
+    ),
+    StepRow(
+        run_id="", seq=1, step_id="next", uses="core.noop", status="running", started_at=AT, arguments={}
+    ),
+    StepRow(
+        run_id="", seq=2, step_id="later", uses="core.fail", status="pending", error="a\nb", skip_reason=None
+    ),
+]
+LOGS_ = [
+    LogRow(run_id="", at=AT, level="INFO", message="calling core.echo", step_id="fetch"),
+    LogRow(run_id="", at=AT, level="ERROR", message="ünïcode ✓ and 'quotes'", step_id=None),
+]
+RUN_VALUES: dict[str, Any] = {"steps_completed": 1, "output": {"list": [1, "two"]}, "started_at": AT}
+
+
+@pytest.fixture
+async def stores(tmp_path: Path) -> AsyncIterator[tuple[SqlStore, SqlStore, str]]:
+    """Two stores holding the same task and run; returns them and the run's id."""
+    direct = await SqlStore.open(f"sqlite:///{tmp_path / 'direct.db'}")
+    alchemy = await SqlStore.open(f"sqlite:///{tmp_path / 'alchemy.db'}")
+    task = task_row()
+    run = new_run(task, Trigger.MANUAL, AT, AT, Policy(), {})
+    for store in (direct, alchemy):
+        await store.insert_task(task)
+        await store.insert_run(run)
+    yield direct, alchemy, run.id
+    await direct.close()
+    await alchemy.close()
+
+
+def _dumps(run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    steps = [step.model_copy(update={"run_id": run_id}).model_dump() for step in STEPS]
+    logs = [line.model_copy(update={"run_id": run_id}).model_dump(exclude={"id"}) for line in LOGS_]
+    return steps, logs
+
+
+def _raw(path: Path, run_id: str) -> list[list[tuple[Any, ...]]]:
+    with sqlite3.connect(path) as conn:
+        return [
+            conn.execute("SELECT * FROM steps ORDER BY seq").fetchall(),
+            conn.execute("SELECT * FROM run_logs ORDER BY id").fetchall(),
+            conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchall(),
+        ]
+
+
+async def test_the_direct_write_stores_the_same_bytes_as_sqlalchemy(
+    stores: tuple[SqlStore, SqlStore, str], tmp_path: Path
+) -> None:
+    direct, alchemy, run_id = stores
+    steps, logs = _dumps(run_id)
+
+    def through_sqlalchemy(conn: Connection) -> None:
+        conn.execute(alchemy._step_upsert.statement, steps)
+        conn.execute(insert(LOGS), logs)
+        conn.execute(_set_run_columns(tuple(sorted(RUN_VALUES))), [_run_params(run_id, RUN_VALUES)])
+
+    for _ in range(2):  # the second time, every step row is an update of the first
+        await direct.record_progress(
+            run_id,
+            [step.model_copy(update={"run_id": run_id}) for step in STEPS],
+            [line.model_copy(update={"run_id": run_id}) for line in LOGS_],
+            RUN_VALUES,
+        )
+        await alchemy.database.write(through_sqlalchemy)
+
+    stored = _raw(tmp_path / "direct.db", run_id)
+    assert stored == _raw(tmp_path / "alchemy.db", run_id)
+    assert len(stored[0]) == 3 and len(stored[1]) == 4
+    read = await direct.list_steps(run_id)
+    assert [step.model_dump() for step in read] == steps
+
+
+async def test_a_refused_row_raises_the_sqlalchemy_error_and_writes_nothing(
+    stores: tuple[SqlStore, SqlStore, str], tmp_path: Path
+) -> None:
+    direct, _, run_id = stores
+    before = _raw(tmp_path / "direct.db", run_id)
+    steps, logs = _dumps(run_id)
+    logs[1]["message"] = None  # NOT NULL
+
+    def work(conn: Connection) -> None:
+        DirectStatement(direct._step_upsert.statement).executemany(conn, steps)
+        DirectStatement(insert(LOGS), list(logs[0])).executemany(conn, logs)
+
+    with pytest.raises(exc.IntegrityError, match="NOT NULL"):
+        await direct.database.write(work)
+    assert _raw(tmp_path / "direct.db", run_id) == before
