@@ -9,7 +9,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -363,21 +363,22 @@ class Counter:
     def install(self) -> None:
         event.listen(Engine, "begin", self._begin)
         event.listen(Engine, "before_cursor_execute", self._statement)
-        self._direct = DirectStatement.executemany
-        counter = self
-
-        def executemany(
-            statement: DirectStatement, conn: Connection, rows: Sequence[Mapping[str, Any]]
-        ) -> None:
-            counter.statements += 1
-            counter._direct(statement, conn, rows)
-
-        DirectStatement.executemany = executemany  # type: ignore[method-assign,assignment]
+        self._direct = {name: getattr(DirectStatement, name) for name in ("executemany", "first")}
+        for name, method in self._direct.items():
+            setattr(DirectStatement, name, self._counting(method))
 
     def remove(self) -> None:
         event.remove(Engine, "begin", self._begin)
         event.remove(Engine, "before_cursor_execute", self._statement)
-        DirectStatement.executemany = self._direct  # type: ignore[method-assign]
+        for name, method in self._direct.items():
+            setattr(DirectStatement, name, method)
+
+    def _counting(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any) -> Any:
+            self.statements += 1
+            return method(*args)
+
+        return counted
 
     def _begin(self, conn: Connection) -> None:
         self.begins += 1

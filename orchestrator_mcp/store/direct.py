@@ -10,7 +10,8 @@ have been. On other databases the statement simply goes through SQLAlchemy.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,17 +19,36 @@ from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
 
+Processor = Callable[[Any], Any] | None
+
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     sql: str
     names: tuple[str, ...]
     """Parameter names, in the order of the statement's `?` markers."""
-    processors: tuple[Callable[[Any], Any] | None, ...]
+    binds: tuple[Processor, ...]
+    constants: Mapping[str, Any]
+    """The values of the statement's own literals (`run_count + 1`), by parameter name."""
+    results: tuple[Processor, ...]
+    """One per RETURNING column."""
+
+    def bind(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        values = (row[name] if name not in self.constants else self.constants[name] for name in self.names)
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(values, self.binds, strict=True)
+        )
+
+    def result(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(row, self.results, strict=True)
+        )
 
 
 class DirectStatement:
-    """`statement` run with `executemany` on sqlite3's own cursor (compiled on first use)."""
+    """`statement` run on sqlite3's own cursor (compiled on first use)."""
 
     def __init__(self, statement: Executable, keys: Sequence[str] | None = None) -> None:
         """`keys`: the columns an INSERT is given (default: all of its table's)."""
@@ -42,30 +62,50 @@ class DirectStatement:
             conn.execute(self.statement, list(rows))
             return
         compiled = self._compiled or self._compile(conn.dialect)
-        params = [
-            tuple(
-                value if process is None else process(value)
-                for value, process in zip(
-                    (row[name] for name in compiled.names), compiled.processors, strict=True
-                )
-            )
-            for row in rows
-        ]
-        driver = conn.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
-        cursor = driver.cursor()
-        try:
+        params = [compiled.bind(row) for row in rows]
+        with _cursor(conn, compiled.sql, params) as cursor:
             cursor.executemany(compiled.sql, params)
-        except sqlite3.Error as error:
-            raise exc.DBAPIError.instance(compiled.sql, params, error, sqlite3.Error) from error
-        finally:
-            cursor.close()
+
+    def first(self, conn: Connection, row: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Execute the statement (one with RETURNING) with `row`; the first row it returns, or None."""
+        if conn.dialect.name != "sqlite":
+            found = conn.execute(self.statement, dict(row)).first()
+            return None if found is None else tuple(found)
+        compiled = self._compiled or self._compile(conn.dialect)
+        params = compiled.bind(row)
+        with _cursor(conn, compiled.sql, params) as cursor:
+            found = cursor.execute(compiled.sql, params).fetchone()
+        return None if found is None else compiled.result(found)
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect, column_keys=self.keys)  # type: ignore[attr-defined]
         names = tuple(compiled.positiontup)
-        processors = tuple(
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        binds = [compiled.binds[name] for name in names]
+        if any(bind.expanding for bind in binds):  # `IN` of a list: its markers are made per execution
+            raise ValueError(f"a list parameter cannot be run directly: {compiled}")
+        returning = getattr(self.statement, "returning_column_descriptions", None) or []
+        self._compiled = _Compiled(
+            str(compiled),
+            names,
+            tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
+            {name: bind.value for name, bind in zip(names, binds, strict=True) if not bind.required},
+            tuple(
+                column["type"].dialect_impl(dialect).result_processor(dialect, None) for column in returning
+            ),
         )
-        self._compiled = _Compiled(str(compiled), names, processors)
         return self._compiled
+
+
+@contextmanager
+def _cursor(conn: Connection, sql: str, params: Any) -> Iterator[sqlite3.Cursor]:
+    """A cursor of the connection's sqlite3 connection (in its transaction), closed after use; a
+    driver error is raised as the SQLAlchemy exception SQLAlchemy would have raised."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    cursor = driver.cursor()
+    try:
+        yield cursor
+    except sqlite3.Error as error:
+        raise exc.DBAPIError.instance(sql, params, error, sqlite3.Error) from error
+    finally:
+        cursor.close()

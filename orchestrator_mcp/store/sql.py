@@ -797,12 +797,13 @@ def _lock_idle_tasks(conn: Connection, task_ids: set[str]) -> set[str]:
 
 def _end_run(conn: Connection, run_id: str, values: dict[str, Any], now: datetime) -> bool:
     """Store a run's final fields and fold it into its task's counters; False if it had already ended."""
-    ended = conn.execute(_end_active_run(tuple(sorted(values))), _run_params(run_id, values)).first()
+    ended = _end_active_run(tuple(sorted(values))).first(conn, _run_params(run_id, values))
     if ended is None:
         return False
+    task_id, started_at = ended
     status = RunStatus(values["status"])
     if status is not RunStatus.SKIPPED:
-        _count_run(conn, ended.task_id, ended.started_at or now, status, now)
+        _count_run(conn, task_id, started_at or now, status, now)
     return True
 
 
@@ -829,16 +830,19 @@ def _run_columns_update(keys: tuple[str, ...]) -> DirectStatement:
 
 
 @functools.cache
-def _end_active_run(keys: tuple[str, ...]) -> Any:
+def _end_active_run(keys: tuple[str, ...]) -> DirectStatement:
     """`_set_run_columns` of a run still active, returning what its task's counters need."""
-    active = _set_run_columns(keys).where(RUNS.c.status.in_(ACTIVE))
-    return active.returning(RUNS.c.task_id, RUNS.c.started_at)
+    # The statuses as SQL literals: a list parameter would make the markers per execution.
+    active = _set_run_columns(keys).where(
+        RUNS.c.status.in_([literal_column(f"'{status}'") for status in ACTIVE])
+    )
+    return DirectStatement(active.returning(RUNS.c.task_id, RUNS.c.started_at))
 
 
 @functools.cache
-def _add_run_to_counters(failed: bool) -> Any:
+def _add_run_to_counters(failed: bool) -> DirectStatement:
     """The counters UPDATE of `_count_run` (built once: building it cost more than running it)."""
-    return (
+    counters = (
         update(TASKS)
         .where(TASKS.c.id == bindparam("task_key"))
         .values(
@@ -851,6 +855,7 @@ def _add_run_to_counters(failed: bool) -> Any:
         )
         .returning(TASKS.c.consecutive_failures, TASKS.c.policy, TASKS.c.status)
     )
+    return DirectStatement(counters)
 
 
 def _count_run(
@@ -865,11 +870,12 @@ def _count_run(
         "new_last_run_at": last_run_at,
         "new_last_run_status": status.value,
     }
-    counted = conn.execute(_add_run_to_counters(failed), params).first()
+    counted = _add_run_to_counters(failed).first(conn, params)
     if counted is None or not failed:
         return
-    limit = (counted.policy or {}).get("pause_after_failures")
-    if limit and counted.consecutive_failures >= limit and counted.status == TaskStatus.ACTIVE.value:
+    failures, policy, task_status = counted
+    limit = (policy or {}).get("pause_after_failures")
+    if limit and failures >= limit and task_status == TaskStatus.ACTIVE.value:
         conn.execute(
             update(TASKS).where(TASKS.c.id == task_id).values(status=TaskStatus.PAUSED.value, updated_at=now)
         )

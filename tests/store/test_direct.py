@@ -15,7 +15,14 @@ from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import Trigger
 from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.store.direct import DirectStatement
-from orchestrator_mcp.store.sql import LOGS, SqlStore, _run_params, _set_run_columns
+from orchestrator_mcp.store.sql import (
+    LOGS,
+    SqlStore,
+    _add_run_to_counters,
+    _end_active_run,
+    _run_params,
+    _set_run_columns,
+)
 from orchestrator_mcp.store.tables import LogRow, StepRow
 from tests.store.test_sql_store import task_row
 
@@ -79,6 +86,7 @@ def _raw(path: Path, run_id: str) -> list[list[tuple[Any, ...]]]:
             conn.execute("SELECT * FROM steps ORDER BY seq").fetchall(),
             conn.execute("SELECT * FROM run_logs ORDER BY id").fetchall(),
             conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchall(),
+            conn.execute("SELECT * FROM tasks").fetchall(),
         ]
 
 
@@ -124,3 +132,40 @@ async def test_a_refused_row_raises_the_sqlalchemy_error_and_writes_nothing(
     with pytest.raises(exc.IntegrityError, match="NOT NULL"):
         await direct.database.write(work)
     assert _raw(tmp_path / "direct.db", run_id) == before
+
+
+async def test_ending_a_run_directly_stores_and_counts_what_sqlalchemy_would(
+    stores: tuple[SqlStore, SqlStore, str], tmp_path: Path
+) -> None:
+    direct, alchemy, run_id = stores
+    end: dict[str, Any] = {
+        "status": "failed",
+        "finished_at": AT,
+        "duration_ms": 12,
+        "error": {"step_id": "fetch", "type": "tool_error", "message": "nö"},
+    }
+
+    def through_sqlalchemy(conn: Connection) -> bool:
+        ended = conn.execute(_end_active_run(tuple(sorted(end))).statement, _run_params(run_id, end)).first()
+        if ended is None:
+            return False
+        params = {
+            "task_key": ended.task_id,
+            "succeeded": 0,
+            "new_last_run_at": ended.started_at,
+            "new_last_run_status": "failed",
+        }
+        assert conn.execute(_add_run_to_counters(True).statement, params).first() is not None
+        return True
+
+    started = datetime(2026, 3, 29, 0, 59, 58, 123_456, tzinfo=UTC)
+    for store in (direct, alchemy):
+        await store.record_progress(run_id, [], [], {"started_at": started})
+    assert await direct.finish_run(run_id, end, AT)
+    assert await alchemy.database.write(through_sqlalchemy)
+    assert _raw(tmp_path / "direct.db", run_id) == _raw(tmp_path / "alchemy.db", run_id)
+    assert not await direct.finish_run(run_id, end, AT)  # already ended: not counted twice
+    assert _raw(tmp_path / "direct.db", run_id) == _raw(tmp_path / "alchemy.db", run_id)
+    task = await direct.get_task("task_1")
+    assert task is not None and (task.run_count, task.failure_count, task.consecutive_failures) == (1, 1, 1)
+    assert task.last_run_at == started
