@@ -56,15 +56,17 @@ class DirectStatement:
         self.keys = list(keys) if keys is not None else None
         self._compiled: _Compiled | None = None
 
-    def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Execute the statement once per row of `rows` (each a mapping of parameter name to value)."""
+    def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Execute the statement once per row of `rows` (each a mapping of parameter name to value);
+        returns the number of rows changed (SQLite only: other drivers may not count an executemany)."""
+        if not rows:
+            return 0
         if conn.dialect.name != "sqlite":
-            conn.execute(self.statement, list(rows))
-            return
+            return int(conn.execute(self.statement, list(rows)).rowcount)
         compiled = self._compiled or self._compile(conn.dialect)
         params = [compiled.bind(row) for row in rows]
         with _cursor(conn, compiled.sql, params) as cursor:
-            cursor.executemany(compiled.sql, params)
+            return cursor.executemany(compiled.sql, params).rowcount
 
     def first(self, conn: Connection, row: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Execute the statement (one with RETURNING) with `row`; the first row it returns, or None."""

@@ -73,7 +73,7 @@ _START_RUNS = (
 )
 """Mark claimed runs running on an instance (statements built once: building one costs more than
 running it)."""
-_MOVE_TASKS = (
+_MOVE_TASKS = DirectStatement(
     update(TASKS)
     .where(TASKS.c.id == bindparam("task_key"))
     .values(
@@ -265,9 +265,24 @@ class SqlStore:
         )
 
     @functools.cached_property
-    def _insert_runs(self) -> Any:
+    def _insert_runs(self) -> DirectStatement:
         """Insert runs, skipping fire times already taken (unique task + fire key); built once."""
+        return DirectStatement(self._insert(RUNS).on_conflict_do_nothing())
+
+    @functools.cached_property
+    def _insert_runs_returning_status(self) -> Any:
         return self._insert(RUNS).on_conflict_do_nothing().returning(RUNS.c.status)
+
+    def _insert_fired(self, conn: Connection, runs: list[dict[str, Any]]) -> int:
+        """Insert a fire's runs (see `_insert_runs`); returns how many queued runs went in."""
+        queued = RunStatus.QUEUED.value
+        if not runs:
+            return 0
+        if self._dialect == "postgresql":  # an executemany's row count is not reliable there
+            inserted = conn.execute(self._insert_runs_returning_status, runs)
+            return [status for (status,) in inserted].count(queued)
+        self._insert_runs.executemany(conn, [row for row in runs if row["status"] != queued])
+        return self._insert_runs.executemany(conn, [row for row in runs if row["status"] == queued])
 
     async def ping(self) -> None:
         await self._scalar(select(1))
@@ -380,12 +395,8 @@ class SqlStore:
                         "moved_at": now,
                     }
                 )
-            queued = 0
-            if runs:  # executemany: one compiled statement, sent in batches ("insertmanyvalues")
-                inserted = conn.execute(self._insert_runs, runs)
-                queued = [status for (status,) in inserted].count(RunStatus.QUEUED.value)
-            if moves:
-                conn.execute(_MOVE_TASKS, moves)
+            queued = self._insert_fired(conn, runs)
+            _MOVE_TASKS.executemany(conn, moves)
             if queued:  # an instance with free slots may start them before this one gets to
                 self._notify(conn, "run", "fired")
             return queued

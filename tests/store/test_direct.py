@@ -169,3 +169,28 @@ async def test_ending_a_run_directly_stores_and_counts_what_sqlalchemy_would(
     task = await direct.get_task("task_1")
     assert task is not None and (task.run_count, task.failure_count, task.consecutive_failures) == (1, 1, 1)
     assert task.last_run_at == started
+
+
+async def test_fired_runs_are_inserted_as_sqlalchemy_would_and_a_taken_fire_time_is_skipped(
+    stores: tuple[SqlStore, SqlStore, str], tmp_path: Path
+) -> None:
+    direct, alchemy, _ = stores
+    task = task_row()
+    fired = [
+        new_run(task, Trigger.SCHEDULE, AT, AT, Policy(), {"n": 1}).model_dump(),
+        new_run(task, Trigger.SCHEDULE, AT, AT, Policy(), {}).model_dump() | {"status": "skipped"},
+    ]
+    fired[0]["fire_key"], fired[1]["fire_key"] = "2026-03-29T00:59:59.999999Z", "another"
+    again = new_run(task, Trigger.SCHEDULE, AT, AT, Policy(), {}).model_dump() | {
+        "fire_key": fired[0]["fire_key"]
+    }
+
+    assert await direct.database.write(lambda conn: direct._insert_fired(conn, fired)) == 1
+    assert await direct.database.write(lambda conn: direct._insert_fired(conn, [again])) == 0
+    await alchemy.database.write(lambda conn: conn.execute(alchemy._insert_runs.statement, fired))
+
+    with sqlite3.connect(tmp_path / "direct.db") as conn:
+        stored = conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
+    with sqlite3.connect(tmp_path / "alchemy.db") as conn:
+        assert stored == conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
+    assert len(stored) == 3
