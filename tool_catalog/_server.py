@@ -48,7 +48,9 @@ def _result(value: Any) -> types.CallToolResult:
     text = json.dumps(value, ensure_ascii=False, default=str)
     content = [types.TextContent(type="text", text=text)]
     if isinstance(value, dict):
-        return types.CallToolResult(content=content, structured_content=value)
+        # Read back from its JSON, as a session would carry it: plain JSON values, never the
+        # handler's own objects, even when the call was direct.
+        return types.CallToolResult(content=content, structured_content=json.loads(text))
     return types.CallToolResult(content=content)
 
 

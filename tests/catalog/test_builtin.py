@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -37,6 +38,18 @@ async def test_a_direct_call_answers_what_a_session_call_does(tool: str, argumen
         over_session = await client.call_tool(tool, arguments)
     assert direct.is_error == over_session.is_error
     assert result_value(direct) == result_value(over_session)
+
+
+async def dated(arguments: dict[str, Any]) -> Any:
+    return {"at": datetime(2026, 11, 24, 12, 0, tzinfo=UTC), "given": arguments}
+
+
+async def test_a_direct_result_is_plain_json_and_not_the_handlers_objects() -> None:
+    server = create_server("odd", [BuiltinTool("dated", "A date.", {"type": "object"}, dated)])
+    given = {"nested": {"list": [1]}}
+    value = result_value(await server.call_tool_directly("dated", given))
+    assert value == {"at": "2026-11-24 12:00:00+00:00", "given": given}
+    assert value["given"] is not given and value["given"]["nested"] is not given["nested"]
 
 
 async def broken(arguments: dict[str, Any]) -> Any:
