@@ -1,10 +1,11 @@
 """The SQL store: every read and write of durable state, one short transaction each.
 
 Each method is one unit of work for a `Database` (see store.engine): plain SQLAlchemy Core on one
-connection, run on a worker thread for SQLite and on asyncpg for PostgreSQL. Writes open with
-`BEGIN IMMEDIATE` on SQLite (the write lock is taken up front, so two processes never deadlock
-upgrading a read lock) and are serialised inside the process, so a tool call never meets "database
-is locked": it waits its turn, up to the busy timeout.
+connection, on stdlib sqlite3 (on the event loop, or a worker thread when the file is locked) or
+on asyncpg. On SQLite the hot statements of firing and of a run's writes go straight to sqlite3's
+cursor (see store.direct). Writes open with `BEGIN IMMEDIATE` on SQLite (the write lock is taken up
+front, so two processes never deadlock upgrading a read lock) and are serialised inside the
+process, so a tool call never meets "database is locked": it waits its turn, up to the busy timeout.
 """
 
 from __future__ import annotations
@@ -59,9 +60,6 @@ IDEMPOTENCY: Table = IdempotencyRow.__table__  # type: ignore[attr-defined]
 INSTANCES: Table = InstanceRow.__table__  # type: ignore[attr-defined]
 
 ACTIVE = [status.value for status in ACTIVE_RUN_STATUSES]
-
-_LOG_INSERT = DirectStatement(insert(LOGS), [column.name for column in LOGS.c if column.name != "id"])
-"""Append log lines (their ids come from the database)."""
 IN_CHUNK = 500
 """Ids per `IN (...)` list (well under SQLite's bound-parameter limit)."""
 
@@ -81,6 +79,8 @@ _MOVE_TASKS = DirectStatement(
     )
 )
 """Move fired tasks to their next fire time (and status), all of a fire in one executemany."""
+_LOG_INSERT = DirectStatement(insert(LOGS), [column.name for column in LOGS.c if column.name != "id"])
+"""Append log lines (their ids come from the database)."""
 _ACTIVE_COUNTS = (
     select(RUNS.c.task_id, RUNS.c.status, func.count())
     .where(RUNS.c.task_id.in_(bindparam("ids", expanding=True)), RUNS.c.status.in_(ACTIVE))
