@@ -17,9 +17,12 @@ from typing import Any
 
 from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
 
 Processor = Callable[[Any], Any] | None
+Statement = UpdateBase | Select[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +34,7 @@ class _Compiled:
     constants: Mapping[str, Any]
     """The values of the statement's own literals (`run_count + 1`), by parameter name."""
     results: tuple[Processor, ...]
-    """One per RETURNING column."""
+    """One per column returned (RETURNING or SELECT)."""
 
     def bind(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         values = (row[name] if name not in self.constants else self.constants[name] for name in self.names)
@@ -50,7 +53,7 @@ class _Compiled:
 class DirectStatement:
     """`statement` run on sqlite3's own cursor (compiled on first use)."""
 
-    def __init__(self, statement: Executable, keys: Sequence[str] | None = None) -> None:
+    def __init__(self, statement: Statement, keys: Sequence[str] | None = None) -> None:
         """`keys`: the columns an INSERT is given (default: all of its table's)."""
         self.statement = statement
         self.keys = list(keys) if keys is not None else None
@@ -69,7 +72,8 @@ class DirectStatement:
             return cursor.executemany(compiled.sql, params).rowcount
 
     def first(self, conn: Connection, row: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """Execute the statement (one with RETURNING) with `row`; the first row it returns, or None."""
+        """Execute the statement (a SELECT, or one with RETURNING) with `row`; the first row it
+        returns, or None."""
         if conn.dialect.name != "sqlite":
             found = conn.execute(self.statement, dict(row)).first()
             return None if found is None else tuple(found)
@@ -79,21 +83,29 @@ class DirectStatement:
             found = cursor.execute(compiled.sql, params).fetchone()
         return None if found is None else compiled.result(found)
 
+    def all(self, conn: Connection, row: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute the statement (a SELECT, or one with RETURNING) with `row`; every row it returns."""
+        if conn.dialect.name != "sqlite":
+            return [tuple(found) for found in conn.execute(self.statement, dict(row))]
+        compiled = self._compiled or self._compile(conn.dialect)
+        params = compiled.bind(row)
+        with _cursor(conn, compiled.sql, params) as cursor:
+            return [compiled.result(found) for found in cursor.execute(compiled.sql, params)]
+
     def _compile(self, dialect: Dialect) -> _Compiled:
-        compiled = self.statement.compile(dialect=dialect, column_keys=self.keys)  # type: ignore[attr-defined]
+        compiled = self.statement.compile(dialect=dialect, column_keys=self.keys)
+        assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None  # sqlite: `?` markers
         names = tuple(compiled.positiontup)
         binds = [compiled.binds[name] for name in names]
         if any(bind.expanding for bind in binds):  # `IN` of a list: its markers are made per execution
             raise ValueError(f"a list parameter cannot be run directly: {compiled}")
-        returning = getattr(self.statement, "returning_column_descriptions", None) or []
+        returning = list(self.statement.exported_columns)  # RETURNING or SELECT columns
         self._compiled = _Compiled(
             str(compiled),
             names,
             tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
             {name: bind.value for name, bind in zip(names, binds, strict=True) if not bind.required},
-            tuple(
-                column["type"].dialect_impl(dialect).result_processor(dialect, None) for column in returning
-            ),
+            tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in returning),
         )
         return self._compiled
 

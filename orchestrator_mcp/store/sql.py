@@ -71,6 +71,16 @@ _START_RUNS = (
 )
 """Mark claimed runs running on an instance (statements built once: building one costs more than
 running it)."""
+_START_RUN = DirectStatement(
+    update(RUNS)
+    .where(RUNS.c.id == bindparam("run_key"))
+    .values(status=RunStatus.RUNNING.value, started_at=bindparam("now"), instance_id=bindparam("instance"))
+    .returning(*RUNS.c)
+)
+"""`_START_RUNS` for one run: on SQLite one short direct statement a run beats an `IN` list through
+SQLAlchemy (whose markers are made per execution)."""
+_RUN_COLUMNS = tuple(column.name for column in RUNS.c)
+_TASK_COLUMNS = tuple(column.name for column in TASKS.c)
 _MOVE_TASKS = DirectStatement(
     update(TASKS)
     .where(TASKS.c.id == bindparam("task_key"))
@@ -88,6 +98,7 @@ _ACTIVE_COUNTS = (
 )
 _TASKS_BY_ID = select(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
 _TASK_BY_ID = select(TASKS).where(TASKS.c.id == bindparam("id"))
+_TASK_ROW = DirectStatement(_TASK_BY_ID)
 _RUN_BY_ID = select(RUNS).where(RUNS.c.id == bindparam("id"))
 _NEXT_DUE = select(func.min(TASKS.c.next_run_at)).where(TASKS.c.status == TaskStatus.ACTIVE.value)
 _NEXT_READY = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == literal_column("'queued'"))
@@ -472,7 +483,7 @@ class SqlStore:
         return stmt
 
     @functools.cached_property
-    def _claimable(self) -> Any:
+    def _claimable(self) -> DirectStatement:
         """Ready queued runs, best first (`now` and `limit` bound per claim); built once."""
         running = RUNS.alias("running")
         busy = (
@@ -489,7 +500,7 @@ class SqlStore:
         )
         if self._dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=RUNS)
-        return stmt
+        return DirectStatement(stmt)
 
     async def claim(self, now: datetime, instance_id: str, limit: int) -> Claim:
         """Mark up to `limit` ready queued runs `running` on this instance, best first, and read their
@@ -502,25 +513,23 @@ class SqlStore:
             return Claim([], {})
 
         def work(conn: Connection) -> Claim:
-            candidates = conn.execute(self._claimable, {"now": now, "candidates": limit * 4}).all()
+            candidates = self._claimable.all(conn, {"now": now, "candidates": limit * 4})
             idle: set[str] | None = None
             if self._dialect == "postgresql":
-                idle = _lock_idle_tasks(conn, {run.task_id for run in candidates if run.exclusive})
+                idle = _lock_idle_tasks(conn, {task_id for _, task_id, exclusive in candidates if exclusive})
             chosen: list[str] = []
             exclusive_started: set[str] = set()
-            for run in candidates:
-                if len(chosen) >= limit or (run.exclusive and run.task_id in exclusive_started):
+            for run_id, task_id, exclusive in candidates:
+                if len(chosen) >= limit or (exclusive and task_id in exclusive_started):
                     continue
-                if run.exclusive and idle is not None and run.task_id not in idle:
+                if exclusive and idle is not None and task_id not in idle:
                     continue
-                chosen.append(run.id)
-                if run.exclusive:
-                    exclusive_started.add(run.task_id)
+                chosen.append(run_id)
+                if exclusive:
+                    exclusive_started.add(task_id)
             if not chosen:
                 return Claim([], {})
-            claimed = conn.execute(_START_RUNS, {"ids": chosen, "now": now, "instance": instance_id})
-            rank = {run_id: index for index, run_id in enumerate(chosen)}
-            runs = sorted(_models(RunRow, claimed), key=lambda run: rank[run.id])
+            runs = _start_runs(conn, chosen, now, instance_id)
             return Claim(runs, _tasks_by_id(conn, {run.task_id for run in runs}))
 
         return await self.database.write(work)
@@ -764,9 +773,26 @@ class SqlStore:
         )
 
 
+def _start_runs(conn: Connection, chosen: list[str], now: datetime, instance_id: str) -> list[RunRow]:
+    """Mark these queued runs running on the instance; returns them, in the order of `chosen`."""
+    params = {"now": now, "instance": instance_id}
+    if conn.dialect.name == "sqlite":
+        started = (_START_RUN.first(conn, params | {"run_key": run_id}) for run_id in chosen)
+        return [from_row(RunRow, dict(zip(_RUN_COLUMNS, row, strict=True))) for row in started if row]
+    rank = {run_id: index for index, run_id in enumerate(chosen)}
+    claimed = conn.execute(_START_RUNS, params | {"ids": chosen})
+    return sorted(_models(RunRow, claimed), key=lambda run: rank[run.id])
+
+
 def _tasks_by_id(conn: Connection, task_ids: set[str]) -> dict[str, TaskRow]:
-    """These tasks by id (those that still exist), in one query per chunk of ids."""
+    """These tasks by id (those that still exist): on SQLite one direct read each, elsewhere one
+    query per chunk of ids."""
     found: dict[str, TaskRow] = {}
+    if conn.dialect.name == "sqlite":
+        for task_id in task_ids:
+            if (row := _TASK_ROW.first(conn, {"id": task_id})) is not None:
+                found[task_id] = from_row(TaskRow, dict(zip(_TASK_COLUMNS, row, strict=True)))
+        return found
     for chunk in _chunks(sorted(task_ids), IN_CHUNK):
         for task in _models(TaskRow, conn.execute(_TASKS_BY_ID, {"ids": chunk})):
             found[task.id] = task

@@ -194,3 +194,15 @@ async def test_fired_runs_are_inserted_as_sqlalchemy_would_and_a_taken_fire_time
     with sqlite3.connect(tmp_path / "alchemy.db") as conn:
         assert stored == conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
     assert len(stored) == 3
+
+
+async def test_a_claim_read_directly_gives_the_rows_sqlalchemy_reads(
+    stores: tuple[SqlStore, SqlStore, str],
+) -> None:
+    direct, _, run_id = stores
+    await direct.record_progress(run_id, [], [], RUN_VALUES | {"params": {"x": [1, {"y": "é"}]}})
+    claim = await direct.claim(datetime.now(UTC), "instance_1", 10)
+    assert [run.id for run in claim.runs] == [run_id]
+    assert claim.runs[0] == await direct.get_run(run_id)
+    assert claim.runs[0].status == "running" and claim.runs[0].params == {"x": [1, {"y": "é"}]}
+    assert claim.tasks == {"task_1": await direct.get_task("task_1")}

@@ -93,7 +93,7 @@ async def test_listing_pages_use_an_index_instead_of_sorting(sqlite_url: str) ->
 
 async def test_a_claim_reads_the_queue_in_index_order_instead_of_sorting_it(sqlite_url: str) -> None:
     store = await SqlStore.open(sqlite_url)
-    claim = str(store._claimable.compile(dialect=sqlite.dialect()))
+    claim = str(store._claimable.statement.compile(dialect=sqlite.dialect()))
     await store.close()
     binds = ("queued", "2026-01-01 00:00:00.000000", "running", 4, 0)
     details = await query_plan(sqlite_url, claim, binds)
