@@ -77,8 +77,11 @@ _START_RUN = DirectStatement(
     .values(status=RunStatus.RUNNING.value, started_at=bindparam("now"), instance_id=bindparam("instance"))
     .returning(*RUNS.c)
 )
-"""`_START_RUNS` for one run: on SQLite one short direct statement a run beats an `IN` list through
-SQLAlchemy (whose markers are made per execution)."""
+"""`_START_RUNS` for one run, run directly on SQLite for claims of up to `ONE_BY_ONE` runs."""
+ONE_BY_ONE = 64
+"""On SQLite a claim of up to this many runs starts them, and reads their tasks, with one direct
+statement each (~70 µs a run); a larger one with `IN` lists through SQLAlchemy, whose markers are
+made per execution (~50 µs a run plus ~1.5 ms). Measured on claims of 16 to 1,000 runs."""
 _RUN_COLUMNS = tuple(column.name for column in RUNS.c)
 _TASK_COLUMNS = tuple(column.name for column in TASKS.c)
 _MOVE_TASKS = DirectStatement(
@@ -776,7 +779,7 @@ class SqlStore:
 def _start_runs(conn: Connection, chosen: list[str], now: datetime, instance_id: str) -> list[RunRow]:
     """Mark these queued runs running on the instance; returns them, in the order of `chosen`."""
     params = {"now": now, "instance": instance_id}
-    if conn.dialect.name == "sqlite":
+    if conn.dialect.name == "sqlite" and len(chosen) <= ONE_BY_ONE:
         started = (_START_RUN.first(conn, params | {"run_key": run_id}) for run_id in chosen)
         return [from_row(RunRow, dict(zip(_RUN_COLUMNS, row, strict=True))) for row in started if row]
     rank = {run_id: index for index, run_id in enumerate(chosen)}
@@ -785,10 +788,10 @@ def _start_runs(conn: Connection, chosen: list[str], now: datetime, instance_id:
 
 
 def _tasks_by_id(conn: Connection, task_ids: set[str]) -> dict[str, TaskRow]:
-    """These tasks by id (those that still exist): on SQLite one direct read each, elsewhere one
-    query per chunk of ids."""
+    """These tasks by id (those that still exist): one direct read each for a few on SQLite (see
+    `ONE_BY_ONE`), otherwise one query per chunk of ids."""
     found: dict[str, TaskRow] = {}
-    if conn.dialect.name == "sqlite":
+    if conn.dialect.name == "sqlite" and len(task_ids) <= ONE_BY_ONE:
         for task_id in task_ids:
             if (row := _TASK_ROW.first(conn, {"id": task_id})) is not None:
                 found[task_id] = from_row(TaskRow, dict(zip(_TASK_COLUMNS, row, strict=True)))

@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, exc, insert
 
-from orchestrator_mcp.domain.policy import Policy
+from orchestrator_mcp.domain.policy import OverlapPolicy, Policy
 from orchestrator_mcp.domain.run import Trigger
 from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.sql import (
     LOGS,
+    ONE_BY_ONE,
+    Claim,
     SqlStore,
     _add_run_to_counters,
     _end_active_run,
@@ -206,3 +208,27 @@ async def test_a_claim_read_directly_gives_the_rows_sqlalchemy_reads(
     assert claim.runs[0] == await direct.get_run(run_id)
     assert claim.runs[0].status == "running" and claim.runs[0].params == {"x": [1, {"y": "é"}]}
     assert claim.tasks == {"task_1": await direct.get_task("task_1")}
+
+
+async def test_a_large_claim_through_in_lists_gives_what_small_direct_claims_give(tmp_path: Path) -> None:
+    """Claims of more than ONE_BY_ONE runs (and tasks) take the IN-list path: same rows, same order."""
+    policy = Policy(overlap=OverlapPolicy.ALLOW)
+    tasks = [task_row(f"task_{n:03d}") for n in range(ONE_BY_ONE + 6)]
+    runs = [new_run(task, Trigger.MANUAL, AT, AT, policy, {"n": n}) for n, task in enumerate(tasks)]
+    claims: list[Claim] = []
+    for name, limits in (("large", [len(runs)]), ("small", [ONE_BY_ONE, len(runs) - ONE_BY_ONE])):
+        store = await SqlStore.open(f"sqlite:///{tmp_path / name}.db")
+        for task in tasks:
+            await store.insert_task(task)
+        for run in runs:
+            await store.insert_run(run)
+        parts = [await store.claim(AT, "instance_1", limit) for limit in limits]
+        claims.append(Claim([run for part in parts for run in part.runs], {}))
+        for part in parts:
+            claims[-1].tasks.update(part.tasks)
+        assert [run.id for run in claims[-1].runs] == sorted(run.id for run in runs)
+        assert claims[-1].runs[-1] == await store.get_run(claims[-1].runs[-1].id)
+        await store.close()
+    large, small = claims
+    assert large.runs == small.runs and all(run.status == "running" for run in large.runs)
+    assert large.tasks == small.tasks and set(large.tasks) == {task.id for task in tasks}
