@@ -385,8 +385,9 @@ class Orchestrator:
     async def _wait_for(self, run_id: str, wait_seconds: float, progress: Progress | None) -> None:
         """Return once the run has ended (or after `wait_seconds`), reporting each step to `progress`.
 
-        The run is read again when this process says it ended, or every 0.25 s (it may execute in
-        another process), not on each step: a read per step would slow the run it waits for."""
+        The run is read at the start and every 0.25 s (it may execute in another process), not on
+        each step: a read per step would slow the run it waits for. This process's notice that it
+        ended is trusted without a read: it is sent after the run's end is stored."""
         ended = anyio.Event()
 
         async def on_event(event: RunEvent) -> None:
@@ -404,7 +405,8 @@ class Orchestrator:
                         return
                     with anyio.move_on_after(0.25):
                         await ended.wait()
-                    ended = anyio.Event()
+                    if ended.is_set():
+                        return
         finally:
             remove()
 

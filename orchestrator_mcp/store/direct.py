@@ -57,6 +57,8 @@ class DirectStatement:
         """`keys`: the columns an INSERT is given (default: all of its table's)."""
         self.statement = statement
         self.keys = list(keys) if keys is not None else None
+        self.columns = tuple(statement.exported_columns.keys())
+        """The names of the columns it returns (RETURNING or SELECT), in their order."""
         self._compiled: _Compiled | None = None
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:

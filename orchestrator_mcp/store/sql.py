@@ -82,8 +82,6 @@ ONE_BY_ONE = 64
 """On SQLite a claim of up to this many runs starts them, and reads their tasks, with one direct
 statement each (~70 µs a run); a larger one with `IN` lists through SQLAlchemy, whose markers are
 made per execution (~50 µs a run plus ~1.5 ms). Measured on claims of 16 to 1,000 runs."""
-_RUN_COLUMNS = tuple(column.name for column in RUNS.c)
-_TASK_COLUMNS = tuple(column.name for column in TASKS.c)
 _MOVE_TASKS = DirectStatement(
     update(TASKS)
     .where(TASKS.c.id == bindparam("task_key"))
@@ -100,9 +98,12 @@ _ACTIVE_COUNTS = (
     .group_by(RUNS.c.task_id, RUNS.c.status)
 )
 _TASKS_BY_ID = select(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
-_TASK_BY_ID = select(TASKS).where(TASKS.c.id == bindparam("id"))
-_TASK_ROW = DirectStatement(_TASK_BY_ID)
-_RUN_BY_ID = select(RUNS).where(RUNS.c.id == bindparam("id"))
+_TASK_BY_ID = DirectStatement(select(TASKS).where(TASKS.c.id == bindparam("id")))
+_RUN_BY_ID = DirectStatement(select(RUNS).where(RUNS.c.id == bindparam("id")))
+_STEPS_OF_RUN = DirectStatement(
+    select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(STEPS.c.seq)
+)
+_RUN_INSERT = DirectStatement(insert(RUNS))
 _NEXT_DUE = select(func.min(TASKS.c.next_run_at)).where(TASKS.c.status == TaskStatus.ACTIVE.value)
 _NEXT_READY = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == literal_column("'queued'"))
 """The earliest `not_before` of the queue; the literal status matches the partial index
@@ -197,6 +198,23 @@ def _model(cls: type[ModelT], row: Any) -> ModelT:
     return from_row(cls, dict(zip(row._fields, row, strict=True)))
 
 
+def _one(
+    conn: Connection, statement: DirectStatement, cls: type[ModelT], params: dict[str, Any]
+) -> ModelT | None:
+    """The first row `statement` returns, as a `cls`, or None."""
+    row = statement.first(conn, params)
+    return None if row is None else from_row(cls, dict(zip(statement.columns, row, strict=True)))
+
+
+def _all(
+    conn: Connection, statement: DirectStatement, cls: type[ModelT], params: dict[str, Any]
+) -> list[ModelT]:
+    """Every row `statement` returns, as a `cls`."""
+    return [
+        from_row(cls, dict(zip(statement.columns, row, strict=True))) for row in statement.all(conn, params)
+    ]
+
+
 def _models(cls: type[ModelT], result: Any) -> Iterator[ModelT]:
     """`_model` of every row of a result, its column names read once (a row rebuilds them each time)."""
     names = tuple(result.keys())
@@ -233,13 +251,6 @@ class SqlStore:
 
     async def _rows(self, stmt: Any, cls: type[ModelT]) -> list[ModelT]:
         return await self.database.read(lambda conn: list(_models(cls, conn.execute(stmt))))
-
-    async def _row(self, stmt: Any, cls: type[ModelT], params: dict[str, Any] | None = None) -> ModelT | None:
-        def work(conn: Connection) -> ModelT | None:
-            row = conn.execute(stmt, params).first()
-            return None if row is None else _model(cls, row)
-
-        return await self.database.read(work)
 
     async def _scalar(self, stmt: Any) -> Any:
         return await self.database.read(lambda conn: conn.execute(stmt).scalar_one_or_none())
@@ -311,7 +322,7 @@ class SqlStore:
         await self.database.write(work)
 
     async def get_task(self, task_id: str) -> TaskRow | None:
-        return await self._row(_TASK_BY_ID, TaskRow, {"id": task_id})
+        return await self.database.read(lambda conn: _one(conn, _TASK_BY_ID, TaskRow, {"id": task_id}))
 
     async def list_tasks(
         self,
@@ -436,13 +447,13 @@ class SqlStore:
 
     async def insert_run(self, run: RunRow) -> None:
         def work(conn: Connection) -> None:
-            conn.execute(insert(RUNS).values(**run.model_dump()))
+            _RUN_INSERT.executemany(conn, [run.model_dump()])
             self._notify(conn, "run", run.id)
 
         await self.database.write(work)
 
     async def get_run(self, run_id: str) -> RunRow | None:
-        return await self._row(_RUN_BY_ID, RunRow, {"id": run_id})
+        return await self.database.read(lambda conn: _one(conn, _RUN_BY_ID, RunRow, {"id": run_id}))
 
     async def list_runs(
         self,
@@ -700,7 +711,7 @@ class SqlStore:
         await self.database.write(work)
 
     async def list_steps(self, run_id: str) -> list[StepRow]:
-        return await self._rows(select(STEPS).where(STEPS.c.run_id == run_id).order_by(STEPS.c.seq), StepRow)
+        return await self.database.read(lambda conn: _all(conn, _STEPS_OF_RUN, StepRow, {"run_id": run_id}))
 
     async def append_logs(self, rows: Sequence[LogRow]) -> None:
         if not rows:
@@ -780,8 +791,8 @@ def _start_runs(conn: Connection, chosen: list[str], now: datetime, instance_id:
     """Mark these queued runs running on the instance; returns them, in the order of `chosen`."""
     params = {"now": now, "instance": instance_id}
     if conn.dialect.name == "sqlite" and len(chosen) <= ONE_BY_ONE:
-        started = (_START_RUN.first(conn, params | {"run_key": run_id}) for run_id in chosen)
-        return [from_row(RunRow, dict(zip(_RUN_COLUMNS, row, strict=True))) for row in started if row]
+        started = (_one(conn, _START_RUN, RunRow, params | {"run_key": run_id}) for run_id in chosen)
+        return [run for run in started if run is not None]
     rank = {run_id: index for index, run_id in enumerate(chosen)}
     claimed = conn.execute(_START_RUNS, params | {"ids": chosen})
     return sorted(_models(RunRow, claimed), key=lambda run: rank[run.id])
@@ -793,8 +804,8 @@ def _tasks_by_id(conn: Connection, task_ids: set[str]) -> dict[str, TaskRow]:
     found: dict[str, TaskRow] = {}
     if conn.dialect.name == "sqlite" and len(task_ids) <= ONE_BY_ONE:
         for task_id in task_ids:
-            if (row := _TASK_ROW.first(conn, {"id": task_id})) is not None:
-                found[task_id] = from_row(TaskRow, dict(zip(_TASK_COLUMNS, row, strict=True)))
+            if (task := _one(conn, _TASK_BY_ID, TaskRow, {"id": task_id})) is not None:
+                found[task_id] = task
         return found
     for chunk in _chunks(sorted(task_ids), IN_CHUNK):
         for task in _models(TaskRow, conn.execute(_TASKS_BY_ID, {"ids": chunk})):

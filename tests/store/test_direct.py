@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, exc, insert
+from sqlalchemy import Connection, exc, insert, select
 
 from orchestrator_mcp.domain.policy import OverlapPolicy, Policy
 from orchestrator_mcp.domain.run import Trigger
@@ -18,14 +18,18 @@ from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.sql import (
     LOGS,
     ONE_BY_ONE,
+    RUNS,
+    TASKS,
     Claim,
     SqlStore,
     _add_run_to_counters,
     _end_active_run,
+    _model,
     _run_params,
     _set_run_columns,
 )
-from orchestrator_mcp.store.tables import LogRow, StepRow
+from orchestrator_mcp.store.sql import STEPS as STEPS_TABLE
+from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
 from tests.store.test_sql_store import task_row
 
 pytestmark = pytest.mark.anyio
@@ -232,3 +236,35 @@ async def test_a_large_claim_through_in_lists_gives_what_small_direct_claims_giv
     large, small = claims
     assert large.runs == small.runs and all(run.status == "running" for run in large.runs)
     assert large.tasks == small.tasks and set(large.tasks) == {task.id for task in tasks}
+
+
+async def test_a_run_inserted_and_read_back_directly_matches_sqlalchemy(
+    stores: tuple[SqlStore, SqlStore, str], tmp_path: Path
+) -> None:
+    direct, alchemy, _ = stores
+    run = new_run(task_row(), Trigger.MANUAL, AT, AT, Policy(), {"text": "héllo ✓", "list": [1, None, 2.5]})
+    await direct.insert_run(run)
+    await alchemy.database.write(lambda conn: conn.execute(insert(RUNS).values(**run.model_dump())))
+    assert _raw(tmp_path / "direct.db", run.id) == _raw(tmp_path / "alchemy.db", run.id)
+
+    await direct.record_progress(
+        run.id, [step.model_copy(update={"run_id": run.id}) for step in STEPS], [], None
+    )
+
+    def through_sqlalchemy(conn: Connection) -> tuple[Any, ...]:
+        read_run = conn.execute(select(RUNS).where(RUNS.c.id == run.id)).first()
+        read_task = conn.execute(select(TASKS).where(TASKS.c.id == run.task_id)).first()
+        read_steps = conn.execute(
+            select(STEPS_TABLE).where(STEPS_TABLE.c.run_id == run.id).order_by(STEPS_TABLE.c.seq)
+        ).all()
+        assert read_run is not None and read_task is not None
+        return (
+            _model(RunRow, read_run),
+            _model(TaskRow, read_task),
+            [_model(StepRow, row) for row in read_steps],
+        )
+
+    expected = await direct.database.read(through_sqlalchemy)
+    read = (await direct.get_run(run.id), await direct.get_task(run.task_id), await direct.list_steps(run.id))
+    assert read == expected and read[0] == run and len(read[2]) == 3
+    assert await direct.get_run("run_missing") is None and await direct.get_task("task_missing") is None
