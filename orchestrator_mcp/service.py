@@ -377,17 +377,22 @@ class Orchestrator:
             await self.store.insert_run(run)
             if idempotency_key:
                 await self._remember(who, "run_now", idempotency_key, run.id)
-            self.engine.wake()
-        if wait:
+            self.engine.wake(due_times=False)
+            if wait:
+                await self._wait_for(run.id, wait_timeout_seconds, progress, queued=True)
+        elif wait:
             await self._wait_for(run.id, wait_timeout_seconds, progress)
         return await self.get_run(who, run.id, include_steps=True)
 
-    async def _wait_for(self, run_id: str, wait_seconds: float, progress: Progress | None) -> None:
+    async def _wait_for(
+        self, run_id: str, wait_seconds: float, progress: Progress | None, queued: bool = False
+    ) -> None:
         """Return once the run has ended (or after `wait_seconds`), reporting each step to `progress`.
 
-        The run is read at the start and every 0.25 s (it may execute in another process), not on
-        each step: a read per step would slow the run it waits for. This process's notice that it
-        ended is trusted without a read: it is sent after the run's end is stored."""
+        The run is read at the start (not when this call has just `queued` it: it has hardly begun)
+        and every 0.25 s (it may execute in another process, or end before the listener is in
+        place), not on each step: a read per step would slow the run it waits for. This process's
+        notice that it ended is trusted without a read: it is sent after the run's end is stored."""
         ended = anyio.Event()
 
         async def on_event(event: RunEvent) -> None:
@@ -400,9 +405,11 @@ class Orchestrator:
         try:
             with anyio.move_on_after(wait_seconds):
                 while True:
-                    run = await self.store.get_run(run_id)
-                    if run is None or RunStatus(run.status).is_final:
-                        return
+                    if not queued:
+                        run = await self.store.get_run(run_id)
+                        if run is None or RunStatus(run.status).is_final:
+                            return
+                    queued = False
                     with anyio.move_on_after(0.25):
                         await ended.wait()
                     if ended.is_set():

@@ -185,9 +185,11 @@ class Engine:
         for handle in list(self.handles.values()):
             handle.kill()
 
-    def wake(self) -> None:
-        """Re-check the store now (a task or run changed in this process)."""
-        self._due.forget()
+    def wake(self, *, due_times: bool = True) -> None:
+        """Re-check the store now (a task or run changed in this process). `due_times=False` when
+        only the queue changed (a run was queued): the last reading of due times still holds."""
+        if due_times:
+            self._due.forget()
         self._ready.forget()
         self._wake.set()
 

@@ -210,12 +210,22 @@ async def test_claims_are_skipped_while_the_queue_is_known_empty_and_made_after_
         task = interval_task()
         await store.insert_task(task)
         await store.insert_run(new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {}))
-        engine.wake()  # what run_now does after queueing
+        engine.wake(due_times=False)  # what run_now does after queueing
         await engine.dispatch(NOW)
         assert calls.claims == 2
         assert list(engine.handles) != []
         await engine.stop()
         runs.cancel_scope.cancel()
+
+
+async def test_a_queued_run_wakes_the_engine_without_forgetting_when_tasks_are_due(store: SqlStore) -> None:
+    engine = engine_on(store)
+    assert await engine._fire_if_due(NOW) is None  # read: nothing is due
+    await engine._next_deadline(NOW, None)  # read: nothing is queued
+    engine.wake(due_times=False)
+    assert engine._due.holds(NOW) and not engine._ready.holds(NOW) and engine._wake.is_set()
+    engine.wake()  # a task changed
+    assert not engine._due.holds(NOW)
 
 
 async def test_a_claimed_run_whose_task_is_gone_is_cancelled(store: SqlStore) -> None:
