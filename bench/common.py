@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import RunStatus, Trigger
-from orchestrator_mcp.domain.schedule import Schedule, first_fire_time
+from orchestrator_mcp.domain.schedule import Schedule, first_fire_time, schedule_anchor
 from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.ids import new_id
 from orchestrator_mcp.store.direct import DirectStatement
@@ -97,7 +97,6 @@ def task_template(
     """A task row as `schedule_task` would store it (validated through the domain models)."""
     parsed = Schedule.model_validate(schedule)
     parsed_policy = Policy.model_validate(policy or {})
-    anchor = first_fire_time(parsed, now)
     row = TaskRow(
         id=new_id("task"),
         owner="local",
@@ -105,13 +104,13 @@ def task_template(
         description="",
         status="active",
         schedule=parsed.model_dump(mode="json"),
-        anchor=anchor,
+        anchor=schedule_anchor(parsed, now),
         pipeline=list(NOOP_PIPELINE),
         on_failure=None,
         params={},
         output=None,
         policy=parsed_policy.model_dump(mode="json", exclude_unset=True),
-        next_run_at=anchor,
+        next_run_at=first_fire_time(parsed, now),
         created_at=now,
         updated_at=now,
     )

@@ -29,6 +29,7 @@ from orchestrator_mcp.domain.schedule import (
     describe_schedule,
     first_fire_time,
     next_fire_time,
+    schedule_anchor,
     upcoming_fire_times,
 )
 from orchestrator_mcp.engine.events import RunEvent, RunEvents
@@ -174,7 +175,6 @@ class Orchestrator:
             policy=policy,
         )
         now = self.clock.now()
-        anchor = first_fire_time(parsed, now)
         task = TaskRow(
             id=new_id("task"),
             owner=who.name,
@@ -182,13 +182,13 @@ class Orchestrator:
             description=description or "",
             status=TaskStatus.ACTIVE.value,
             schedule=parsed.model_dump(mode="json"),
-            anchor=anchor,
+            anchor=schedule_anchor(parsed, now),
             pipeline=list(pipeline),
             on_failure=list(on_failure) if on_failure else None,
             params=dict(params or {}),
             output=output,
             policy=parsed_policy.model_dump(mode="json", exclude_unset=True),
-            next_run_at=anchor,
+            next_run_at=first_fire_time(parsed, now),
             created_at=now,
             updated_at=now,
         )
@@ -287,9 +287,13 @@ class Orchestrator:
         if "policy" in changes:
             values["policy"] = parsed_policy.model_dump(mode="json", exclude_unset=True)
         if "schedule" in changes:
-            anchor = first_fire_time(parsed, now)
-            values |= {"schedule": parsed.model_dump(mode="json"), "anchor": anchor, "next_run_at": anchor}
-            if task.status == TaskStatus.COMPLETED.value and anchor is not None:
+            first = first_fire_time(parsed, now)
+            values |= {
+                "schedule": parsed.model_dump(mode="json"),
+                "anchor": schedule_anchor(parsed, now),
+                "next_run_at": first,
+            }
+            if task.status == TaskStatus.COMPLETED.value and first is not None:
                 values["status"] = TaskStatus.ACTIVE.value
         updated = await self.store.update_task(task_id, values)
         self.engine.wake()

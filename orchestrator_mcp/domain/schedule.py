@@ -9,7 +9,8 @@ Kinds
   `1w`), at least 1 s. Hours, minutes and seconds are elapsed time; days and weeks are calendar days in
   `timezone`, so "every 1d" from 09:00 stays at 09:00 on the wall clock across DST. Months and years are
   rejected (their length varies; a cron or rrule says what is meant). Fire times are `origin + k *
-  interval` (origin = `start_at`, else the task's first fire time): a late run never shifts the grid.
+  interval` (origin = `start_at`, else the moment the schedule was set, whose first fire is one
+  interval later): a late run never shifts the grid, nor does a first fire moved by a DST gap.
 - `cron`: 5 crontab fields (0 or 7 = Sunday, names allowed; hashed `H` and random `R` are not) or
   `@hourly @daily @midnight @weekly @monthly @yearly @annually`, mapped here to plain crontab.
 - `rrule`: one RFC 5545 RRULE, optionally after a `DTSTART` line. Without DTSTART the rule's wall clock
@@ -71,6 +72,7 @@ __all__ = [
     "first_fire_time",
     "next_fire_time",
     "parse_duration",
+    "schedule_anchor",
     "upcoming_fire_times",
 ]
 
@@ -216,11 +218,26 @@ def first_fire_time(schedule: Schedule, now: datetime) -> datetime | None:
     return next(_stream(schedule, now - SECOND, now), None)
 
 
+def schedule_anchor(schedule: Schedule, now: datetime) -> datetime | None:
+    """The anchor a task keeps from a schedule set at `now`; None when it would never fire.
+
+    An interval without `start_at` is anchored at `now` itself: its fire times are now + k intervals,
+    k >= 1 (the first is `first_fire_time`), so a first fire that a DST gap moved (a daily 02:30 on
+    the day 02:00-03:00 is skipped fires at 03:00) does not move the later ones. Every other
+    schedule is anchored at its first fire time.
+    """
+    first = first_fire_time(schedule, now)
+    if first is not None and schedule.kind == ScheduleKind.INTERVAL and schedule.start_at is None:
+        return _utc(now, "now").replace(microsecond=0)
+    return first
+
+
 def next_fire_time(schedule: Schedule, after: datetime, anchor: datetime) -> datetime | None:
     """The smallest fire time strictly after `after`, or None when there are no more.
 
-    `anchor` is the task's first fire time: interval fire times are `start_at` (else `anchor`) plus whole
-    intervals, however late the previous run was; an rrule without DTSTART and start_at is anchored there.
+    `anchor` is the task's `schedule_anchor`: interval fire times are `start_at` (else `anchor`) plus
+    whole intervals, however late the previous run was; an rrule without DTSTART and start_at takes
+    its wall clock from it.
 
     Raises:
         ValueError: a naive datetime, or a schedule that does not pass `check_schedule`.
@@ -296,12 +313,16 @@ def _cron_count(schedule: Schedule, anchor: datetime, after: datetime, until: da
 def upcoming_fire_times(
     schedule: Schedule, now: datetime, count: int, anchor: datetime | None = None
 ) -> list[datetime]:
-    """The next `count` fire times >= now; `anchor` defaults to `first_fire_time(schedule, now)`."""
+    """The next `count` fire times >= now of a task with this `anchor`, by default of one whose
+    schedule is set at `now` (its first fire time, then the rest from its `schedule_anchor`)."""
     now = _utc(now, "now").replace(microsecond=0)
-    anchor = first_fire_time(schedule, now) if anchor is None else anchor
+    after = now - SECOND
     if anchor is None:
-        return []
-    return list(islice(_stream(schedule, now - SECOND, _utc(anchor, "anchor")), max(count, 0)))
+        first, anchor = first_fire_time(schedule, now), schedule_anchor(schedule, now)
+        if first is None or anchor is None:
+            return []
+        after = first - SECOND
+    return list(islice(_stream(schedule, after, _utc(anchor, "anchor")), max(count, 0)))
 
 
 def apply_jitter(fire_time: datetime, jitter_seconds: int, rng: random.Random) -> datetime:

@@ -22,6 +22,7 @@ from orchestrator_mcp.domain.schedule import (
     first_fire_time,
     next_fire_time,
     parse_duration,
+    schedule_anchor,
     upcoming_fire_times,
 )
 
@@ -232,6 +233,37 @@ def test_a_daily_interval_at_a_time_the_gap_skips_fires_when_the_gap_ends_then_r
     times = upcoming("interval", "1d", "America/New_York", utc(2026, 3, 7), 3, start_at="2026-03-07T02:30")
 
     assert times == ["2026-03-07 02:30 EST", "2026-03-08 03:00 EDT", "2026-03-09 02:30 EDT"]
+
+
+def test_a_daily_interval_whose_first_fire_the_gap_moves_keeps_its_time_after_the_gap() -> None:
+    made = schedule("interval", "1d", "America/New_York")
+    created = utc(2026, 3, 7, 7, 30)  # Saturday 02:30 EST; Sunday skips 02:00-03:00
+    anchor = schedule_anchor(made, created)
+    first = first_fire_time(made, created)
+    assert anchor == created and first is not None
+    second = next_fire_time(made, first, anchor)
+    assert second is not None
+    third = next_fire_time(made, second, anchor)
+    assert third is not None
+
+    assert on_clock([first, second, third], "America/New_York") == [
+        "2026-03-08 03:00 EDT",
+        "2026-03-09 02:30 EDT",
+        "2026-03-10 02:30 EDT",
+    ]
+    assert upcoming_fire_times(made, created, 3) == [first, second, third]
+
+
+def test_every_schedule_but_an_interval_without_start_is_anchored_at_its_first_fire_time() -> None:
+    for made in (
+        schedule("interval", "1d", start_at="2026-01-05T09:00:00Z"),
+        schedule("cron", "0 9 * * *"),
+        schedule("rrule", "FREQ=WEEKLY;BYDAY=SU"),
+        schedule("once", "2026-02-01T00:00:00Z"),
+    ):
+        assert schedule_anchor(made, NOW) == first_fire_time(made, NOW), made.kind
+    assert schedule_anchor(schedule("interval", "1h", end_at="2026-01-01T12:30:00Z"), NOW) is None
+    assert schedule_anchor(schedule("manual"), NOW) is None
 
 
 def test_a_weekly_interval_with_hours_adds_calendar_days_then_elapsed_hours() -> None:

@@ -91,6 +91,24 @@ async def test_an_interval_task_fires_exactly_at_its_fire_times(
     ] == "2026-03-02T09:03:30Z"
 
 
+async def test_a_daily_interval_keeps_its_time_after_a_first_fire_the_dst_gap_moved(
+    timed_client: Client, clock: ManualClock
+) -> None:
+    clock.set(datetime(2026, 3, 7, 7, 30, tzinfo=UTC))  # Saturday 02:30 EST
+    task = await schedule(
+        timed_client, schedule={"kind": "interval", "expr": "1d", "timezone": "America/New_York"}
+    )
+    assert task["next_run_at"] == "2026-03-08T07:00:00Z"  # Sunday skips 02:00-03:00: 03:00 EDT
+    clock.advance(23.5 * 3600)
+    await wait_until(timed_client, task["id"], ended(1))
+    clock.advance(23.5 * 3600)
+    runs = await wait_until(timed_client, task["id"], ended(2))
+    assert [run["scheduled_for"] for run in runs] == ["2026-03-08T07:00:00Z", "2026-03-09T06:30:00Z"]
+    assert (await call_ok(timed_client, "get_task", {"task_id": task["id"]}))[
+        "next_run_at"
+    ] == "2026-03-10T06:30:00Z"  # 02:30 EDT again
+
+
 async def test_missed_fire_times_follow_the_misfire_policy(timed_client: Client, clock: ManualClock) -> None:
     task = await schedule(timed_client, policy={"misfire": "run_once"})
     clock.advance(60 * 10)  # ten fire times pass at once
