@@ -31,7 +31,7 @@ from orchestrator_mcp.domain.run import RunStatus, Trigger
 from orchestrator_mcp.domain.schedule import Schedule, apply_jitter
 from orchestrator_mcp.engine.runner import RunHandle, Runner
 from orchestrator_mcp.ids import new_id
-from orchestrator_mcp.store.outage import OUTAGE_SECONDS, STORE_RETRY
+from orchestrator_mcp.store.outage import STORE_RETRY, through_outages
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import InstanceRow, RunRow, TaskRow
 
@@ -371,31 +371,23 @@ class Engine:
             self._slot_freed()
 
     async def _record_crash(self, run_id: str, message: str) -> None:
-        """End a crashed run `failed`; while the store itself is failing, retry with back-off.
+        """End a crashed run `failed`, waiting out a database outage.
 
-        Giving up leaves the run `running` under this instance until it stops, when the others
+        Failing that leaves the run `running` under this instance until it stops, when the others
         mark it `interrupted`; it never takes the engine down.
         """
-        attempt = 0
-        with anyio.move_on_after(OUTAGE_SECONDS):
-            while True:
-                now = self.clock.now()
-                try:
-                    await self.store.finish_run(
-                        run_id,
-                        {
-                            "status": RunStatus.FAILED.value,
-                            "finished_at": now,
-                            "error": {"step_id": None, "type": "internal", "message": message},
-                        },
-                        now,
-                    )
-                    return
-                except Exception as error:
-                    attempt += 1
-                    logger.warning("cannot record the end of run %s (%s); retrying", run_id, error)
-                    await anyio.sleep(backoff_delay(STORE_RETRY, attempt))
-        logger.error("gave up recording the end of run %s", run_id)
+
+        async def write() -> None:
+            now = self.clock.now()
+            error = {"step_id": None, "type": "internal", "message": message}
+            await self.store.finish_run(
+                run_id, {"status": RunStatus.FAILED.value, "finished_at": now, "error": error}, now
+            )
+
+        try:
+            await through_outages(write, f"the end of run {run_id}")
+        except Exception:
+            logger.exception("gave up recording the end of run %s", run_id)
 
     # -- notices from other instances -------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
-from sqlalchemy import text
+from sqlalchemy import exc, text
 
 from orchestrator_mcp.catalog import Catalog
 from orchestrator_mcp.clock import ManualClock
@@ -243,3 +243,63 @@ async def test_a_claimed_run_whose_task_is_gone_is_cancelled(store: SqlStore) ->
     assert ended is not None and ended.status == "cancelled"
     assert ended.error == {"step_id": None, "type": "cancelled", "message": "the task was deleted"}
     assert [line.message for line in await store.read_logs(run.id)] == ["the task was deleted"]
+
+
+async def crashing_run(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> tuple[Engine, RunRow]:
+    """An engine whose runner crashes on every run, and a queued run for it."""
+    engine = engine_on(store)
+    task = interval_task()
+    await store.insert_task(task)
+    run = new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {})
+    await store.insert_run(run)
+
+    async def crash(*args: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(engine.runner, "execute", crash)
+    return engine, run
+
+
+async def test_a_crashed_run_is_ended_failed_once_the_database_is_back(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, run = await crashing_run(store, monkeypatch)
+    finish_run = store.finish_run
+    outages = [exc.OperationalError("UPDATE runs", {}, Exception("the database is restarting"))]
+
+    async def flaky_finish(*args: Any) -> bool:
+        if outages:
+            raise outages.pop()
+        return await finish_run(*args)
+
+    monkeypatch.setattr(store, "finish_run", flaky_finish)
+    async with anyio.create_task_group() as runs:
+        engine._runs = runs
+        await engine.dispatch(NOW)
+    ended = await store.get_run(run.id)
+    assert ended is not None and ended.status == "failed" and not outages
+    assert ended.error == {
+        "step_id": None,
+        "type": "internal",
+        "message": "internal error: RuntimeError: boom",
+    }
+
+
+async def test_a_crash_whose_end_the_store_refuses_is_logged_and_the_engine_goes_on(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine, run = await crashing_run(store, monkeypatch)
+    attempts: list[str] = []
+
+    async def refused(run_id: str, *args: Any) -> bool:
+        attempts.append(run_id)
+        raise ValueError("not an outage")
+
+    monkeypatch.setattr(store, "finish_run", refused)
+    async with anyio.create_task_group() as runs:
+        engine._runs = runs
+        await engine.dispatch(NOW)
+    assert attempts == [run.id]  # not retried: only outages are waited out
+    assert f"gave up recording the end of run {run.id}" in caplog.text
+    still = await store.get_run(run.id)
+    assert still is not None and still.status == "running" and engine.handles == {}
