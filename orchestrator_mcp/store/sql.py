@@ -104,6 +104,7 @@ _STEPS_OF_RUN = DirectStatement(
     select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(STEPS.c.seq)
 )
 _RUN_INSERT = DirectStatement(insert(RUNS))
+_RUN_STORED = DirectStatement(select(RUNS.c.id).where(RUNS.c.id == bindparam("id")))
 _NEXT_DUE = select(func.min(TASKS.c.next_run_at)).where(TASKS.c.status == TaskStatus.ACTIVE.value)
 _NEXT_READY = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == literal_column("'queued'"))
 """The earliest `not_before` of the queue; the literal status matches the partial index
@@ -699,10 +700,11 @@ class SqlStore:
                 updates.setdefault(keys, []).append(_run_params(item.run_id, item.run_values))
 
         def work(conn: Connection) -> None:
+            stored = _stored_runs(conn, {row["run_id"] for row in [*steps, *logs]})
             if steps:
-                self._step_upsert.executemany(conn, steps)
+                self._step_upsert.executemany(conn, [row for row in steps if row["run_id"] in stored])
             if logs:
-                _LOG_INSERT.executemany(conn, logs)
+                _LOG_INSERT.executemany(conn, [row for row in logs if row["run_id"] in stored])
             for keys, rows in updates.items():
                 _run_columns_update(keys).executemany(conn, rows)
             for run_id, end in ends:
@@ -717,7 +719,12 @@ class SqlStore:
         if not rows:
             return
         lines = [row.model_dump(exclude={"id"}) for row in rows]
-        await self.database.write(lambda conn: _LOG_INSERT.executemany(conn, lines))
+
+        def work(conn: Connection) -> None:
+            stored = _stored_runs(conn, {line["run_id"] for line in lines})
+            _LOG_INSERT.executemany(conn, [line for line in lines if line["run_id"] in stored])
+
+        await self.database.write(work)
 
     async def read_logs(self, run_id: str) -> list[LogRow]:
         return await self._rows(select(LOGS).where(LOGS.c.run_id == run_id).order_by(LOGS.c.id), LogRow)
@@ -785,6 +792,13 @@ class SqlStore:
         await self.database.write(
             lambda conn: conn.execute(delete(INSTANCES).where(INSTANCES.c.id == instance_id))
         )
+
+
+def _stored_runs(conn: Connection, run_ids: set[str]) -> set[str]:
+    """Those of these runs still stored. A run whose task was deleted while it ran records its end
+    after the delete: its step and log rows are dropped rather than left behind without it (read in
+    the writing transaction, so a delete comes wholly before or after)."""
+    return {run_id for run_id in run_ids if _RUN_STORED.first(conn, {"id": run_id}) is not None}
 
 
 def _start_runs(conn: Connection, chosen: list[str], now: datetime, instance_id: str) -> list[RunRow]:

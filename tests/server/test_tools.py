@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 
@@ -159,6 +162,30 @@ async def test_pause_resume_cancel_and_delete_change_the_task(client: Client) ->
     deleted = await call_ok(client, "delete_task", {"task_id": task["id"]})
     assert deleted == {"deleted": True, "task_id": task["id"]}
     assert "not found" in await call_error(client, "get_task", {"task_id": task["id"]})
+
+
+async def test_deleting_a_task_mid_run_leaves_none_of_the_run_s_records_behind(
+    client: Client, tmp_path: Path
+) -> None:
+    sleeper = [
+        {"id": "first", "uses": "core.noop"},
+        {"id": "wait", "uses": "core.sleep", "with": {"seconds": 5}},
+    ]
+    task = await make_task(client, pipeline=sleeper)
+    run = await call_ok(client, "run_now", {"task_id": task["id"]})
+    with anyio.fail_after(5):  # the first step is done: the run sleeps in the second
+        while True:
+            if (await call_ok(client, "get_run", {"run_id": run["id"]}))["steps_completed"] == 1:
+                break
+            await anyio.sleep(0.02)
+    await call_ok(client, "delete_task", {"task_id": task["id"]})
+    await anyio.sleep(0.5)  # the run is cut and records how it ended, after the delete
+    with sqlite3.connect(tmp_path / "orchestrator.db") as conn:
+        left = [
+            conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("runs", "steps", "run_logs")
+        ]
+    assert left == [0, 0, 0]
 
 
 async def test_update_task_replaces_given_fields_and_rechecks(client: Client) -> None:

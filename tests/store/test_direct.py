@@ -268,3 +268,22 @@ async def test_a_run_inserted_and_read_back_directly_matches_sqlalchemy(
     read = (await direct.get_run(run.id), await direct.get_task(run.task_id), await direct.list_steps(run.id))
     assert read == expected and read[0] == run and len(read[2]) == 3
     assert await direct.get_run("run_missing") is None and await direct.get_task("task_missing") is None
+
+
+async def test_records_of_a_run_no_longer_stored_are_dropped_and_the_others_kept(
+    stores: tuple[SqlStore, SqlStore, str], tmp_path: Path
+) -> None:
+    direct, _, run_id = stores
+    gone = "run_deleted_with_its_task"
+    await direct.record_progress(
+        gone,
+        [step.model_copy(update={"run_id": gone}) for step in STEPS],
+        [line.model_copy(update={"run_id": gone}) for line in LOGS_],
+        {"steps_completed": 1},
+    )
+    await direct.append_logs(
+        [line.model_copy(update={"run_id": rid}) for rid in (gone, run_id) for line in LOGS_]
+    )
+    with sqlite3.connect(tmp_path / "direct.db") as conn:
+        assert conn.execute("SELECT count(*) FROM steps").fetchone() == (0,)
+        assert conn.execute("SELECT DISTINCT run_id FROM run_logs").fetchall() == [(run_id,)]
