@@ -97,6 +97,7 @@ def task_template(
     """A task row as `schedule_task` would store it (validated through the domain models)."""
     parsed = Schedule.model_validate(schedule)
     parsed_policy = Policy.model_validate(policy or {})
+    first = first_fire_time(parsed, now)
     row = TaskRow(
         id=new_id("task"),
         owner="local",
@@ -104,13 +105,13 @@ def task_template(
         description="",
         status="active",
         schedule=parsed.model_dump(mode="json"),
-        anchor=schedule_anchor(parsed, now),
+        anchor=schedule_anchor(parsed, now, first),
         pipeline=list(NOOP_PIPELINE),
         on_failure=None,
         params={},
         output=None,
         policy=parsed_policy.model_dump(mode="json", exclude_unset=True),
-        next_run_at=first_fire_time(parsed, now),
+        next_run_at=first,
         created_at=now,
         updated_at=now,
     )

@@ -175,6 +175,7 @@ class Orchestrator:
             policy=policy,
         )
         now = self.clock.now()
+        first = first_fire_time(parsed, now)
         task = TaskRow(
             id=new_id("task"),
             owner=who.name,
@@ -182,13 +183,13 @@ class Orchestrator:
             description=description or "",
             status=TaskStatus.ACTIVE.value,
             schedule=parsed.model_dump(mode="json"),
-            anchor=schedule_anchor(parsed, now),
+            anchor=schedule_anchor(parsed, now, first),
             pipeline=list(pipeline),
             on_failure=list(on_failure) if on_failure else None,
             params=dict(params or {}),
             output=output,
             policy=parsed_policy.model_dump(mode="json", exclude_unset=True),
-            next_run_at=first_fire_time(parsed, now),
+            next_run_at=first,
             created_at=now,
             updated_at=now,
         )
@@ -290,7 +291,7 @@ class Orchestrator:
             first = first_fire_time(parsed, now)
             values |= {
                 "schedule": parsed.model_dump(mode="json"),
-                "anchor": schedule_anchor(parsed, now),
+                "anchor": schedule_anchor(parsed, now, first),
                 "next_run_at": first,
             }
             if task.status == TaskStatus.COMPLETED.value and first is not None:

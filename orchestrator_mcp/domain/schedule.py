@@ -218,15 +218,15 @@ def first_fire_time(schedule: Schedule, now: datetime) -> datetime | None:
     return next(_stream(schedule, now - SECOND, now), None)
 
 
-def schedule_anchor(schedule: Schedule, now: datetime) -> datetime | None:
-    """The anchor a task keeps from a schedule set at `now`; None when it would never fire.
+def schedule_anchor(schedule: Schedule, now: datetime, first: datetime | None) -> datetime | None:
+    """The anchor a task keeps from a schedule set at `now` whose `first_fire_time` is `first`; None
+    when it would never fire.
 
     An interval without `start_at` is anchored at `now` itself: its fire times are now + k intervals,
-    k >= 1 (the first is `first_fire_time`), so a first fire that a DST gap moved (a daily 02:30 on
-    the day 02:00-03:00 is skipped fires at 03:00) does not move the later ones. Every other
-    schedule is anchored at its first fire time.
+    k >= 1 (the first is `first`), so a first fire that a DST gap moved (a daily 02:30 on the day
+    02:00-03:00 is skipped fires at 03:00) does not move the later ones. Every other schedule is
+    anchored at its first fire time.
     """
-    first = first_fire_time(schedule, now)
     if first is not None and schedule.kind == ScheduleKind.INTERVAL and schedule.start_at is None:
         return _utc(now, "now").replace(microsecond=0)
     return first
@@ -318,7 +318,8 @@ def upcoming_fire_times(
     now = _utc(now, "now").replace(microsecond=0)
     after = now - SECOND
     if anchor is None:
-        first, anchor = first_fire_time(schedule, now), schedule_anchor(schedule, now)
+        first = first_fire_time(schedule, now)
+        anchor = schedule_anchor(schedule, now, first)
         if first is None or anchor is None:
             return []
         after = first - SECOND

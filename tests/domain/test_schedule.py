@@ -238,8 +238,8 @@ def test_a_daily_interval_at_a_time_the_gap_skips_fires_when_the_gap_ends_then_r
 def test_a_daily_interval_whose_first_fire_the_gap_moves_keeps_its_time_after_the_gap() -> None:
     made = schedule("interval", "1d", "America/New_York")
     created = utc(2026, 3, 7, 7, 30)  # Saturday 02:30 EST; Sunday skips 02:00-03:00
-    anchor = schedule_anchor(made, created)
     first = first_fire_time(made, created)
+    anchor = schedule_anchor(made, created, first)
     assert anchor == created and first is not None
     second = next_fire_time(made, first, anchor)
     assert second is not None
@@ -261,9 +261,10 @@ def test_every_schedule_but_an_interval_without_start_is_anchored_at_its_first_f
         schedule("rrule", "FREQ=WEEKLY;BYDAY=SU"),
         schedule("once", "2026-02-01T00:00:00Z"),
     ):
-        assert schedule_anchor(made, NOW) == first_fire_time(made, NOW), made.kind
-    assert schedule_anchor(schedule("interval", "1h", end_at="2026-01-01T12:30:00Z"), NOW) is None
-    assert schedule_anchor(schedule("manual"), NOW) is None
+        first = first_fire_time(made, NOW)
+        assert first is not None and schedule_anchor(made, NOW, first) == first, made.kind
+    for never in (schedule("interval", "1h", end_at="2026-01-01T12:30:00Z"), schedule("manual")):
+        assert schedule_anchor(never, NOW, first_fire_time(never, NOW)) is None
 
 
 def test_a_weekly_interval_with_hours_adds_calendar_days_then_elapsed_hours() -> None:
