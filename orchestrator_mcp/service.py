@@ -409,18 +409,20 @@ class Orchestrator:
         remove = self.events.listen(run_id, on_event)
         try:
             with anyio.move_on_after(wait_seconds):
+                if not queued and await self._has_ended(run_id):
+                    return
                 while True:
-                    if not queued:
-                        run = await self.store.get_run(run_id)
-                        if run is None or RunStatus(run.status).is_final:
-                            return
-                    queued = False
                     with anyio.move_on_after(0.25):
                         await ended.wait()
-                    if ended.is_set():
+                    if ended.is_set() or await self._has_ended(run_id):
                         return
         finally:
             remove()
+
+    async def _has_ended(self, run_id: str) -> bool:
+        """The run is stored as ended (or is gone)."""
+        run = await self.store.get_run(run_id)
+        return run is None or RunStatus(run.status).is_final
 
     async def owned_run(self, who: Principal, run_id: str) -> RunRow:
         run = await self.store.get_run(run_id)
