@@ -1,9 +1,10 @@
-"""Hot SQLite writes run straight on sqlite3's cursor, without SQLAlchemy's work per execution.
+"""Hot SQLite statements run straight on sqlite3's cursor, without SQLAlchemy's work per execution.
 
 A run's progress write is a few one-row statements, and SQLAlchemy spends ~45 us on each around
 sqlite3's ~5-10 us. A `DirectStatement` is compiled once by SQLAlchemy for the connection's dialect;
 each row's values then go through the same bind processors SQLAlchemy would apply (JSON, UTC times),
-so what is stored is identical, and a driver error is raised as the SQLAlchemy exception it would
+and each returned row through its result processors, so what is stored and read is identical, and
+a driver error is raised as the SQLAlchemy exception it would
 have been. On other databases the statement simply goes through SQLAlchemy.
 """
 

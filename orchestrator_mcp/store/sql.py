@@ -2,10 +2,11 @@
 
 Each method is one unit of work for a `Database` (see store.engine): plain SQLAlchemy Core on one
 connection, on stdlib sqlite3 (on the event loop, or a worker thread when the file is locked) or
-on asyncpg. On SQLite the hot statements of firing and of a run's writes go straight to sqlite3's
-cursor (see store.direct). Writes open with `BEGIN IMMEDIATE` on SQLite (the write lock is taken up
-front, so two processes never deadlock upgrading a read lock) and are serialised inside the
-process, so a tool call never meets "database is locked": it waits its turn, up to the busy timeout.
+on asyncpg. On SQLite the hot statements (firing, claiming, a run's writes, the reads of one task,
+run or run's steps) go straight to sqlite3's cursor (see store.direct). Writes open with
+`BEGIN IMMEDIATE` on SQLite (the write lock is taken up front, so two processes never deadlock
+upgrading a read lock) and are serialised inside the process, so a tool call never meets "database
+is locked": it waits its turn, up to the busy timeout.
 """
 
 from __future__ import annotations
