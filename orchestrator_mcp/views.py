@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -19,8 +23,48 @@ exactly what `timefmt.rfc3339` would (`2026-11-24T09:00:00Z`, `.123456` when the
 microseconds), without a Python call per field."""
 
 
+NOT_FOLDED = frozenset({"$ref", "enum", "const", "anyOf", "oneOf", "allOf", "not", "if"})
+"""Keywords that would also judge `null` (or could not take it as a type): `anyOf [X, null]` with one
+of them in X stays as it is."""
+
+
+def self_contained(node: Any, resolve: Callable[[JsonSchemaValue], JsonSchemaValue]) -> Any:
+    """`node` with every `$ref` replaced by what it points to, and each `anyOf [X, {"type": "null"}]`
+    folded into X with `"type": [X's type, "null"]`: the same instances pass and fail.
+
+    Clients validate every tool result against its output schema (the SDK's client with
+    `jsonschema`, for 50 runs ~7 ms with `$ref`s and `anyOf`s, ~4.5 ms without), and a schema
+    with no `$ref` is one a model reads top to bottom."""
+    if isinstance(node, list):
+        return [self_contained(item, resolve) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = copy.deepcopy(resolve({"$ref": node["$ref"]}))
+        return self_contained(target, resolve) | {key: value for key, value in node.items() if key != "$ref"}
+    node = {key: self_contained(value, resolve) for key, value in node.items()}
+    options = node.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        other = options[0] if options[1] == {"type": "null"} else options[1]
+        if isinstance(other.get("type"), str) and not NOT_FOLDED & other.keys():
+            rest = {key: value for key, value in node.items() if key != "anyOf"}
+            return other | rest | {"type": [other["type"], "null"]}
+    return node
+
+
 class View(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """A view's schema is self-contained (see `self_contained`); the tools' output schemas are."""
+        schema = handler(core_schema)
+        compact = self_contained(schema, handler.resolve_ref_schema)
+        schema.clear()
+        schema.update(compact)  # in place: the generator keeps this object as the view's definition
+        return schema
 
 
 class TaskView(View):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ async def test_tools_are_listed_with_descriptions_schemas_and_hints(client: Clie
         assert tool.description and "Example" in tool.description, name
         assert not tool.description.startswith(" ") and "\n        " not in tool.description, name
         assert tool.output_schema is not None, name
+        assert "$ref" not in json.dumps(tool.output_schema), name  # self-contained: see views.View
         assert tool.annotations is not None, name
     assert tools["get_task"].annotations.read_only_hint is True  # type: ignore[union-attr]
     assert tools["cancel_run"].annotations.destructive_hint is True  # type: ignore[union-attr]

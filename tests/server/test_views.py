@@ -1,19 +1,23 @@
 """How views are built: times written exactly as `timefmt.rfc3339` does whatever zone they came in,
-and a task's schedule description and full policy the same as computed afresh."""
+a task's schedule description and full policy the same as computed afresh, and their schemas
+self-contained yet judging as pydantic's own."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import jsonschema
 import pytest
+from pydantic import BaseModel
 
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.schedule import Schedule, describe_schedule
 from orchestrator_mcp.service import full_policy, schedule_description
 from orchestrator_mcp.timefmt import rfc3339
-from orchestrator_mcp.views import InstanceView, ValidationView
+from orchestrator_mcp.views import InstanceView, RunList, ValidationView, self_contained
 
 TIMES = [
     datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
@@ -84,3 +88,65 @@ def test_a_full_policy_is_a_new_value_each_time() -> None:
     first = full_policy({"overlap": "allow"})
     first["retry"]["max_attempts"] = 99
     assert full_policy({"overlap": "allow"})["retry"]["max_attempts"] == 1
+
+
+class _Error(BaseModel):
+    step_id: str | None
+    kind: Literal["a", "b"] | None
+
+
+class _Step(BaseModel):
+    at: datetime | None
+    size: int
+
+
+class _Run(BaseModel):
+    error: _Error | None
+    steps: list[_Step] | None = None
+    steps_again: list[_Step]
+    output: Any
+
+
+PLAIN_SCHEMA = _Run.model_json_schema()
+
+INSTANCES: list[Any] = [
+    {"error": None, "steps_again": [], "output": None},
+    {
+        "error": {"step_id": "s", "kind": "a"},
+        "steps": [{"at": "2026-11-24T09:00:00Z", "size": 1}],
+        "steps_again": [{"at": None, "size": 2}],
+        "output": {"x": [1]},
+    },
+    {"error": {"step_id": None, "kind": None}, "steps": None, "steps_again": [], "output": 3},
+    {"error": {"step_id": "s", "kind": "c"}, "steps_again": [], "output": None},  # not in the enum
+    {"error": {"step_id": 5, "kind": "a"}, "steps_again": [], "output": None},
+    {"error": {"kind": "a"}, "steps_again": [], "output": None},  # step_id missing
+    {"error": "boom", "steps_again": [], "output": None},
+    {"error": None, "steps": [{"at": 5, "size": 1}], "steps_again": [], "output": None},
+    {"error": None, "steps": [None], "steps_again": [], "output": None},
+    {"error": None, "steps_again": None, "output": None},  # not nullable
+    {"error": None, "steps_again": [{"at": None, "size": None}], "output": None},
+    {"steps_again": [], "output": None},  # error missing
+    None,
+]
+
+
+def _resolve(reference: dict[str, Any]) -> dict[str, Any]:
+    definition: dict[str, Any] = PLAIN_SCHEMA["$defs"][reference["$ref"].rsplit("/", 1)[-1]]
+    return definition
+
+
+@pytest.mark.parametrize("instance", INSTANCES, ids=str)
+def test_a_self_contained_schema_judges_as_the_original_does(instance: Any) -> None:
+    compact = self_contained({k: v for k, v in PLAIN_SCHEMA.items() if k != "$defs"}, _resolve)
+    assert "$ref" not in json.dumps(compact)
+    assert jsonschema.Draft202012Validator(compact).is_valid(instance) is jsonschema.Draft202012Validator(
+        PLAIN_SCHEMA
+    ).is_valid(instance)
+
+
+def test_view_schemas_are_self_contained() -> None:
+    text = json.dumps(RunList.model_json_schema())
+    assert "$ref" not in text and "$defs" not in text and '{"type": "null"}' not in text
+    error = RunList.model_json_schema()["properties"]["runs"]["items"]["properties"]["error"]
+    assert error["type"] == ["object", "null"] and error["required"] == ["step_id", "type", "message"]
