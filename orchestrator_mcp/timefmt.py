@@ -6,9 +6,6 @@ from datetime import UTC, datetime
 
 
 def rfc3339(moment: datetime) -> str:
-    """`2026-11-24T09:00:00Z` (with `.123456` when the time has microseconds)."""
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}"
-    return text + "Z"
+    """`2026-11-24T09:00:00Z` (with `.123456` when the time has microseconds; a naive time is taken
+    as local time). `isoformat` of the naive UTC time writes exactly that, four-digit year included."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"

@@ -30,18 +30,23 @@ def is_outage(error: BaseException) -> bool:
 
 
 async def through_outages(write: Callable[[], Awaitable[T]], what: str, within: float = OUTAGE_SECONDS) -> T:
-    """`write()`, tried again with back-off while the database is out, for up to `within` seconds.
+    """`write()`, tried again with back-off while the database is out, for up to `within` seconds
+    from the first failure.
 
     Anything else it raises, or the outage still there at the end, is raised. A write retried here
     must be safe to repeat (an upsert, an update of a still-active row).
     """
-    deadline = anyio.current_time() + within
+    deadline: float | None = None  # read the clock only once something failed: most writes don't
     attempt = 0
     while True:
         try:
             return await write()
         except Exception as error:
-            if not is_outage(error) or anyio.current_time() >= deadline:
+            if not is_outage(error):
+                raise
+            if deadline is None:
+                deadline = anyio.current_time() + within
+            if anyio.current_time() >= deadline:
                 raise
             attempt += 1
             delay = backoff_delay(STORE_RETRY, attempt)

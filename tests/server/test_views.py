@@ -37,6 +37,21 @@ def test_a_timestamp_is_written_as_rfc3339_utc(moment: datetime) -> None:
     assert f'"started_at":"{rfc3339(moment)}"' in view.model_dump_json()
 
 
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2026, 11, 24, 9, 0, tzinfo=UTC), "2026-11-24T09:00:00Z"),
+        (datetime(2026, 11, 24, 9, 0, 0, 1, tzinfo=UTC), "2026-11-24T09:00:00.000001Z"),
+        (datetime(2026, 3, 29, 3, 30, tzinfo=ZoneInfo("Europe/Paris")), "2026-03-29T01:30:00Z"),
+        (datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), "0999-01-02T03:04:05Z"),
+    ],
+)
+def test_rfc3339_writes_utc_with_z_and_microseconds_only_when_there_are_some(
+    moment: datetime, text: str
+) -> None:
+    assert rfc3339(moment) == text
+
+
 def test_timestamps_in_a_list_are_written_as_rfc3339_utc() -> None:
     view = ValidationView(valid=True, errors=[], next_runs=TIMES)
     assert view.model_dump(mode="json")["next_runs"] == [rfc3339(moment) for moment in TIMES]
