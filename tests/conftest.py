@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -12,6 +12,7 @@ from mcp_types import CallToolResult, TextContent
 
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
+from orchestrator_mcp.store.tables import LogRow, LogValues, StepRow, StepValues
 
 
 @pytest.fixture
@@ -72,3 +73,13 @@ async def step_running(client: Client, run_id: str, step: int = 0) -> None:
             if steps and steps[step]["status"] == "running":
                 return
             await anyio.sleep(0.05)
+
+
+def step_values(row: StepRow) -> StepValues:
+    """A step row as a run's progress write takes it."""
+    return cast(StepValues, row.model_dump())
+
+
+def log_values(row: LogRow) -> LogValues:
+    """A log row as a run's progress write takes it."""
+    return cast(LogValues, row.model_dump(exclude={"id"}))

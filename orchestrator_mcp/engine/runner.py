@@ -33,7 +33,7 @@ from orchestrator_mcp.engine.events import RunEvent, RunEvents
 from orchestrator_mcp.engine.plans import Plan, PlanCache
 from orchestrator_mcp.store.outage import through_outages
 from orchestrator_mcp.store.sql import SqlStore
-from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
+from orchestrator_mcp.store.tables import LogValues, RunRow, StepValues, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class StepFailed(Exception):
 
 @dataclass(slots=True)
 class StepRecord:
-    """A step's record while its run builds it; stored as a `StepRow` (see `row`)."""
+    """A step's record while its run builds it; stored as a `StepRow` (see `values`)."""
 
     run_id: str
     seq: int
@@ -108,34 +108,30 @@ class StepRecord:
     error: str | None = None
     skip_reason: str | None = None
 
-    def row(self) -> StepRow:
-        """The record as the store takes it. Every field is set here from values the runner built
-        (of the column types already), so pydantic's validation and SQLAlchemy's instrumentation,
-        which make a table model cost ~50 us to build, are skipped."""
-        return StepRow.model_construct(
-            run_id=self.run_id,
-            seq=self.seq,
-            step_id=self.step_id,
-            uses=self.uses,
-            phase=self.phase,
-            status=self.status,
-            attempts=self.attempts,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            duration_ms=self.duration_ms,
-            arguments=self.arguments,
-            result=self.result,
-            result_size=self.result_size,
-            error=self.error,
-            skip_reason=self.skip_reason,
-        )
+    def values(self) -> StepValues:
+        """The record as the store takes it: its columns, of the column types already."""
+        return {
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "step_id": self.step_id,
+            "uses": self.uses,
+            "phase": self.phase,
+            "status": self.status,
+            "attempts": self.attempts,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_ms": self.duration_ms,
+            "arguments": self.arguments,
+            "result": self.result,
+            "result_size": self.result_size,
+            "error": self.error,
+            "skip_reason": self.skip_reason,
+        }
 
 
-def log_row(run_id: str, at: datetime, level: str, message: str, step_id: str | None = None) -> LogRow:
-    """A log line as the store takes it, built without validation (see `StepRecord.row`)."""
-    return LogRow.model_construct(
-        id=None, run_id=run_id, at=at, level=level, step_id=step_id, message=message
-    )
+def log_line(run_id: str, at: datetime, level: str, message: str, step_id: str | None = None) -> LogValues:
+    """A log line as the store takes it."""
+    return {"run_id": run_id, "at": at, "level": level, "step_id": step_id, "message": message}
 
 
 class Runner:
@@ -186,7 +182,7 @@ class Runner:
         }
 
         async def write() -> None:
-            await self.store.record_progress(run.id, [], [log_row(run.id, now, "ERROR", message)], None, end)
+            await self.store.record_progress(run.id, [], [log_line(run.id, now, "ERROR", message)], None, end)
 
         with anyio.CancelScope(shield=True):
             await through_outages(write, f"the end of run {run.id}")
@@ -209,7 +205,7 @@ class _Execution:
         self.done = 0
         # What changed since the last write, and the notices waiting for it.
         self.dirty: dict[int, StepRecord] = {}
-        self.logs: list[LogRow] = []
+        self.logs: list[LogValues] = []
         self.run_values: dict[str, Any] = {}
         self.notices: list[RunEvent] = []
         self.current: StepRecord | None = None
@@ -232,7 +228,7 @@ class _Execution:
 
     def log(self, level: str, message: str, step_id: str | None = None) -> None:
         text = self.runner.redactor.redact_text(message)
-        self.logs.append(log_row(self.run_row.id, self.runner.clock.now(), level, text, step_id))
+        self.logs.append(log_line(self.run_row.id, self.runner.clock.now(), level, text, step_id))
 
     def changed(self, *records: StepRecord, **run_values: Any) -> None:
         """Note records and run fields to store with the next write."""
@@ -244,7 +240,7 @@ class _Execution:
         """Store everything noted since the last write, in one write, then send the notices it allows.
 
         With `end` (the run's final fields), that write also ends the run."""
-        rows = [record.row() for record in self.dirty.values()]
+        rows = [record.values() for record in self.dirty.values()]
         logs, run_values = self.logs, self.run_values or None
         self.dirty, self.logs, self.run_values = {}, [], {}
         if rows or logs or run_values or end:

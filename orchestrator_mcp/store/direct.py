@@ -21,9 +21,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import TextualSelect
 
 Processor = Callable[[Any], Any] | None
-Statement = UpdateBase | Select[Any]
+Statement = UpdateBase | Select[Any] | TextualSelect
 
 
 @dataclass(frozen=True, slots=True)

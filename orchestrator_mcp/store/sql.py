@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    column,
     delete,
     func,
     insert,
@@ -44,8 +45,10 @@ from orchestrator_mcp.store.tables import (
     IdempotencyRow,
     InstanceRow,
     LogRow,
+    LogValues,
     RunRow,
     StepRow,
+    StepValues,
     TaskRow,
     UTCDateTime,
     from_row,
@@ -110,8 +113,11 @@ _NEXT_DUE = select(func.min(TASKS.c.next_run_at)).where(TASKS.c.status == TaskSt
 _NEXT_READY = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == literal_column("'queued'"))
 """The earliest `not_before` of the queue; the literal status matches the partial index
 ix_runs_queued_not_before (a bound parameter would not)."""
-_NEXT_READY_SQLITE = text(
-    "SELECT min(not_before) FROM runs INDEXED BY ix_runs_queued_not_before WHERE status = 'queued'"
+_NEXT_READY_SQLITE = DirectStatement(
+    text(
+        "SELECT min(not_before) AS next_ready FROM runs INDEXED BY ix_runs_queued_not_before"
+        " WHERE status = 'queued'"
+    ).columns(column("next_ready"))
 )
 """SQLite's planner, without statistics, takes ix_runs_ready for `status = 'queued'` and reads every
 queued run (10 ms with 80,000 queued); the partial index answers from its first entry."""
@@ -133,12 +139,12 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """What one run asks to store at once: step rows, log lines, run fields (all as column dicts),
+    """What one run asks to store at once: step rows, log lines, run fields (all as column values),
     and, at its end, its final fields (`end`, with `finished_at`: see `SqlStore.record_progress`)."""
 
     run_id: str
-    steps: list[dict[str, Any]]
-    logs: list[dict[str, Any]]
+    steps: Sequence[StepValues]
+    logs: Sequence[LogValues]
     run_values: dict[str, Any] | None
     end: dict[str, Any] | None = None
 
@@ -552,7 +558,10 @@ class SqlStore:
 
     async def next_ready_at(self) -> datetime | None:
         """The earliest `not_before` among queued runs."""
-        return _aware(await self._scalar(_NEXT_READY_SQLITE if self._dialect == "sqlite" else _NEXT_READY))
+        if self._dialect != "sqlite":
+            return _aware(await self._scalar(_NEXT_READY))
+        found = await self.database.read(lambda conn: _NEXT_READY_SQLITE.first(conn, {}))
+        return _aware(None if found is None else found[0])
 
     async def update_run(self, run_id: str, values: dict[str, Any]) -> None:
         def work(conn: Connection) -> None:
@@ -667,8 +676,8 @@ class SqlStore:
     async def record_progress(
         self,
         run_id: str,
-        steps: Sequence[StepRow],
-        logs: Sequence[LogRow],
+        steps: Sequence[StepValues],
+        logs: Sequence[LogValues],
         run_values: dict[str, Any] | None,
         end: dict[str, Any] | None = None,
     ) -> None:
@@ -679,15 +688,7 @@ class SqlStore:
         Progress of runs executing at the same time is committed together (group commit): one
         transaction and one statement per kind of row for all of them, instead of one each.
         """
-        await self._progress.submit(
-            Progress(
-                run_id,
-                [step.model_dump() for step in steps],
-                [row.model_dump(exclude={"id"}) for row in logs],
-                run_values,
-                end,
-            )
-        )
+        await self._progress.submit(Progress(run_id, steps, logs, run_values, end))
 
     async def _write_progress(self, batch: Sequence[Progress]) -> None:
         steps = [step for item in batch for step in item.steps]

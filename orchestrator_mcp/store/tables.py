@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from sqlalchemy import JSON, Column, DateTime, Index, Integer, Text, TypeDecorator, UniqueConstraint, text
 from sqlalchemy.engine import Dialect
@@ -177,6 +177,37 @@ class LogRow(SQLModel, table=True):
     level: str
     step_id: str | None = None
     message: str = Field(sa_column=Column(Text(), nullable=False))
+
+
+class StepValues(TypedDict):
+    """A `StepRow`'s columns as plain values, what a run's progress write takes: a dict costs ~1 us
+    to build, a table object ~9 us to build and dump again."""
+
+    run_id: str
+    seq: int
+    step_id: str
+    uses: str
+    phase: str
+    status: str
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    arguments: Any
+    result: Any
+    result_size: int
+    error: str | None
+    skip_reason: str | None
+
+
+class LogValues(TypedDict):
+    """A `LogRow`'s columns but its generated `id`, as plain values (see `StepValues`)."""
+
+    run_id: str
+    at: datetime
+    level: str
+    step_id: str | None
+    message: str
 
 
 class IdempotencyRow(SQLModel, table=True):

@@ -18,6 +18,7 @@ from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.scheduler import Engine, EngineSettings, new_run
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import LogRow, StepRow, TaskRow
+from tests.conftest import log_values, step_values
 
 pytestmark = pytest.mark.anyio
 
@@ -48,8 +49,8 @@ async def add_runs(store: SqlStore, task: TaskRow, ages_days: list[float], statu
         await store.insert_run(run)
         await store.record_progress(
             run.id,
-            [StepRow(run_id=run.id, seq=0, step_id="n", uses="core.noop", status="succeeded")],
-            [LogRow(run_id=run.id, at=at, level="INFO", message="done")],
+            [step_values(StepRow(run_id=run.id, seq=0, step_id="n", uses="core.noop", status="succeeded"))],
+            [log_values(LogRow(run_id=run.id, at=at, level="INFO", message="done"))],
             None,
         )
         ids.append(run.id)

@@ -19,10 +19,10 @@ from orchestrator_mcp.clock import SystemClock
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import Trigger
 from orchestrator_mcp.engine.events import RunEvent, RunEvents
-from orchestrator_mcp.engine.runner import RunHandle, Runner
+from orchestrator_mcp.engine.runner import RunHandle, Runner, StepRecord, log_line
 from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.store.sql import SqlStore
-from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
+from orchestrator_mcp.store.tables import LogRow, LogValues, RunRow, StepRow, StepValues, TaskRow
 from tool_catalog import create_core_server
 
 pytestmark = pytest.mark.anyio
@@ -48,13 +48,13 @@ class CountingStore:
     async def record_progress(
         self,
         run_id: str,
-        steps: Sequence[StepRow],
-        logs: Sequence[LogRow],
+        steps: Sequence[StepValues],
+        logs: Sequence[LogValues],
         run_values: dict[str, Any] | None,
         end: dict[str, Any] | None = None,
     ) -> None:
-        written = [(step.step_id, step.status) for step in steps]
-        self.writes.append(Write(written, [log.message for log in logs], run_values, end))
+        written = [(step["step_id"], step["status"]) for step in steps]
+        self.writes.append(Write(written, [log["message"] for log in logs], run_values, end))
         await self._record_progress(run_id, steps, logs, run_values, end)
 
 
@@ -180,3 +180,10 @@ async def test_notices_go_out_only_once_what_they_tell_is_stored(
         ("step b succeeded", {"a": "succeeded", "b": "succeeded"}),
         ("run succeeded", {"a": "succeeded", "b": "succeeded"}),
     ]
+
+
+def test_the_values_a_run_writes_are_the_columns_of_its_rows() -> None:
+    record = StepRecord(run_id="run_1", seq=0, step_id="a", uses="core.noop", phase="main")
+    assert set(record.values()) == set(StepValues.__annotations__) == set(StepRow.model_fields)
+    line = log_line("run_1", datetime.now(UTC), "INFO", "hello")
+    assert set(line) == set(LogValues.__annotations__) == set(LogRow.model_fields) - {"id"}

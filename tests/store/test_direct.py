@@ -30,6 +30,7 @@ from orchestrator_mcp.store.sql import (
 )
 from orchestrator_mcp.store.sql import STEPS as STEPS_TABLE
 from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
+from tests.conftest import log_values, step_values
 from tests.store.test_sql_store import task_row
 
 pytestmark = pytest.mark.anyio
@@ -110,8 +111,8 @@ async def test_the_direct_write_stores_the_same_bytes_as_sqlalchemy(
     for _ in range(2):  # the second time, every step row is an update of the first
         await direct.record_progress(
             run_id,
-            [step.model_copy(update={"run_id": run_id}) for step in STEPS],
-            [line.model_copy(update={"run_id": run_id}) for line in LOGS_],
+            [step_values(step.model_copy(update={"run_id": run_id})) for step in STEPS],
+            [log_values(line.model_copy(update={"run_id": run_id})) for line in LOGS_],
             RUN_VALUES,
         )
         await alchemy.database.write(through_sqlalchemy)
@@ -248,7 +249,7 @@ async def test_a_run_inserted_and_read_back_directly_matches_sqlalchemy(
     assert _raw(tmp_path / "direct.db", run.id) == _raw(tmp_path / "alchemy.db", run.id)
 
     await direct.record_progress(
-        run.id, [step.model_copy(update={"run_id": run.id}) for step in STEPS], [], None
+        run.id, [step_values(step.model_copy(update={"run_id": run.id})) for step in STEPS], [], None
     )
 
     def through_sqlalchemy(conn: Connection) -> tuple[Any, ...]:
@@ -277,8 +278,8 @@ async def test_records_of_a_run_no_longer_stored_are_dropped_and_the_others_kept
     gone = "run_deleted_with_its_task"
     await direct.record_progress(
         gone,
-        [step.model_copy(update={"run_id": gone}) for step in STEPS],
-        [line.model_copy(update={"run_id": gone}) for line in LOGS_],
+        [step_values(step.model_copy(update={"run_id": gone})) for step in STEPS],
+        [log_values(line.model_copy(update={"run_id": gone})) for line in LOGS_],
         {"steps_completed": 1},
     )
     await direct.append_logs(

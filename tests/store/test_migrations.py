@@ -101,7 +101,7 @@ async def test_a_claim_reads_the_queue_in_index_order_instead_of_sorting_it(sqli
 
 
 async def test_the_next_ready_time_is_read_from_an_index_not_a_scan_of_the_queue(sqlite_url: str) -> None:
-    details = await query_plan(sqlite_url, str(_NEXT_READY_SQLITE))
+    details = await query_plan(sqlite_url, str(_NEXT_READY_SQLITE.statement))
     assert "ix_runs_queued_not_before" in details and "SCAN runs" not in details
 
 

@@ -17,6 +17,7 @@ from orchestrator_mcp.errors import Unavailable
 from orchestrator_mcp.store.engine import migrate, open_database
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import SCHEMA_VERSION, LogRow, StepRow, TaskRow
+from tests.conftest import log_values, step_values
 
 pytestmark = pytest.mark.anyio
 
@@ -187,7 +188,11 @@ async def test_runs_ended_with_their_last_records_are_stored_and_counted_once(st
         line = LogRow(run_id=run_id, at=later, level="INFO", message=f"run {status}")
         step = StepRow(run_id=run_id, seq=0, step_id="n", uses="core.noop", phase="main", status="succeeded")
         await store.record_progress(
-            run_id, [step], [line], {"steps_completed": 1}, {"status": status, "finished_at": later}
+            run_id,
+            [step_values(step)],
+            [log_values(line)],
+            {"steps_completed": 1},
+            {"status": status, "finished_at": later},
         )
 
     async with anyio.create_task_group() as group:  # ended together: one group commit
