@@ -23,8 +23,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import TextualSelect
 
-Processor = Callable[[Any], Any] | None
+Processor = Callable[[Any], Any]
 Statement = UpdateBase | Select[Any] | TextualSelect
+Steps = tuple[tuple[int, Processor], ...]
+"""(position, processor) for each value that has a processor; the others pass as they are."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,24 +34,30 @@ class _Compiled:
     sql: str
     names: tuple[str, ...]
     """Parameter names, in the order of the statement's `?` markers."""
-    binds: tuple[Processor, ...]
     constants: Mapping[str, Any]
     """The values of the statement's own literals (`run_count + 1`), by parameter name."""
-    results: tuple[Processor, ...]
-    """One per column returned (RETURNING or SELECT)."""
+    binds: Steps
+    results: Steps
+    """Over the columns returned (RETURNING or SELECT)."""
 
-    def bind(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        values = (row[name] if name not in self.constants else self.constants[name] for name in self.names)
-        return tuple(
-            value if process is None else process(value)
-            for value, process in zip(values, self.binds, strict=True)
-        )
+    def bind(self, row: Mapping[str, Any]) -> list[Any]:
+        constants = self.constants
+        values = [constants[name] if name in constants else row[name] for name in self.names]
+        for index, process in self.binds:
+            values[index] = process(values[index])
+        return values
 
     def result(self, row: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            value if process is None else process(value)
-            for value, process in zip(row, self.results, strict=True)
-        )
+        if not self.results:
+            return tuple(row)
+        values = list(row)
+        for index, process in self.results:
+            values[index] = process(values[index])
+        return tuple(values)
+
+
+def _steps(processors: Sequence[Processor | None]) -> Steps:
+    return tuple((index, process) for index, process in enumerate(processors) if process is not None)
 
 
 class DirectStatement:
@@ -103,13 +111,15 @@ class DirectStatement:
         binds = [compiled.binds[name] for name in names]
         if any(bind.expanding for bind in binds):  # `IN` of a list: its markers are made per execution
             raise ValueError(f"a list parameter cannot be run directly: {compiled}")
-        returning = list(self.statement.exported_columns)  # RETURNING or SELECT columns
+        returned = list(self.statement.exported_columns)  # RETURNING or SELECT columns
         self._compiled = _Compiled(
             str(compiled),
             names,
-            tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds),
             {name: bind.value for name, bind in zip(names, binds, strict=True) if not bind.required},
-            tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in returning),
+            _steps([bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds]),
+            _steps(
+                [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in returned]
+            ),
         )
         return self._compiled
 
