@@ -84,12 +84,13 @@ def _describe(error: BaseException) -> str:
 async def _within(
     time_limit: float, uses: str, call: Awaitable[types.CallToolResult]
 ) -> types.CallToolResult:
-    """`call`'s result; a `timeout` failure if it takes longer than `time_limit` seconds."""
-    try:
-        with anyio.fail_after(time_limit):
-            return await call
-    except TimeoutError:
-        raise ToolCallError(FailureKind.TIMEOUT, f"{uses} did not answer within {time_limit:g}s") from None
+    """`call`'s result; a `timeout` failure if it takes longer than `time_limit` seconds.
+
+    (`fail_after`'s scope without its generator wrapper: this runs once per step.)"""
+    with anyio.CancelScope(deadline=anyio.current_time() + time_limit) as scope:
+        return await call
+    assert scope.cancelled_caught  # cut by the deadline; an outer cancellation propagates
+    raise ToolCallError(FailureKind.TIMEOUT, f"{uses} did not answer within {time_limit:g}s")
 
 
 async def _first(*events: anyio.Event) -> None:

@@ -277,7 +277,8 @@ class _Execution:
         self.tell("run started")
 
         status, error = RunStatus.SUCCEEDED, None
-        with anyio.move_on_after(self.policy.timeout_seconds) as deadline, self.handle.scope():
+        limit = anyio.current_time() + self.policy.timeout_seconds  # move_on_after, without its wrapper
+        with anyio.CancelScope(deadline=limit) as deadline, self.handle.scope():
             status, error = await self.run_steps(self.steps, "main")
         if self.handle.reason is not None:
             status = RunStatus.INTERRUPTED if self.handle.reason == "shutdown" else RunStatus.CANCELLED
