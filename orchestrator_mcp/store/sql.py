@@ -102,8 +102,22 @@ _MOVE_TASKS = DirectStatement(
     )
 )
 """Move fired tasks to their next fire time (and status), all of a fire in one executemany."""
-_LOG_INSERT = DirectStatement(insert(LOGS), [column.name for column in LOGS.c if column.name != "id"])
-"""Append log lines (their ids come from the database)."""
+
+
+def _if_run_stored(table: Table, keys: Sequence[str]) -> Any:
+    """`SELECT :key, ...` of a row of `table`, only if its run (`:run_id`) is stored: the source of an
+    insert that drops the records of a run deleted while it ran (its task deleted), looked up in the
+    writing statement itself, so a delete comes wholly before or after."""
+    run_id = bindparam("run_id", type_=RUNS.c.id.type)
+    stored = select(RUNS.c.id).where(RUNS.c.id == run_id).exists()
+    return select(
+        *(run_id if key == "run_id" else bindparam(key, type_=table.c[key].type) for key in keys)
+    ).where(stored)
+
+
+_LOG_KEYS = [column.name for column in LOGS.c if column.name != "id"]
+_LOG_INSERT = DirectStatement(insert(LOGS).from_select(_LOG_KEYS, _if_run_stored(LOGS, _LOG_KEYS)))
+"""Append log lines of runs still stored (their ids come from the database)."""
 _ACTIVE_COUNTS = (
     select(RUNS.c.task_id, RUNS.c.status, func.count())
     .where(RUNS.c.task_id.in_(bindparam("ids", expanding=True)), RUNS.c.status.in_(ACTIVE))
@@ -116,7 +130,6 @@ _STEPS_OF_RUN = DirectStatement(
     select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(STEPS.c.seq)
 )
 _RUN_INSERT = DirectStatement(insert(RUNS))
-_RUN_STORED = DirectStatement(select(RUNS.c.id).where(RUNS.c.id == bindparam("id")))
 _NEXT_DUE = select(func.min(TASKS.c.next_run_at)).where(TASKS.c.status == TaskStatus.ACTIVE.value)
 _NEXT_READY = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == literal_column("'queued'"))
 """The earliest `not_before` of the queue; the literal status matches the partial index
@@ -307,15 +320,15 @@ class SqlStore:
 
     @functools.cached_property
     def _step_upsert(self) -> DirectStatement:
-        """Insert a step record or overwrite it; built once (building it costs more than running it)."""
-        upsert = self._insert(STEPS)
-        keys = ("run_id", "seq")
+        """Insert a step record of a run still stored, or overwrite it; built once (building it costs
+        more than running it)."""
+        keys = [column.name for column in STEPS.c]
+        upsert = self._insert(STEPS).from_select(keys, _if_run_stored(STEPS, keys))
+        primary = ("run_id", "seq")
         return DirectStatement(
             upsert.on_conflict_do_update(
-                index_elements=list(keys),
-                set_={
-                    column.name: upsert.excluded[column.name] for column in STEPS.c if column.name not in keys
-                },
+                index_elements=list(primary),
+                set_={key: upsert.excluded[key] for key in keys if key not in primary},
             )
         )
 
@@ -724,11 +737,8 @@ class SqlStore:
                 updates.setdefault(keys, []).append(_run_params(item.run_id, item.run_values))
 
         def work(conn: Connection) -> None:
-            stored = _stored_runs(conn, {row["run_id"] for row in [*steps, *logs]})
-            if steps:
-                self._step_upsert.executemany(conn, [row for row in steps if row["run_id"] in stored])
-            if logs:
-                _LOG_INSERT.executemany(conn, [row for row in logs if row["run_id"] in stored])
+            self._step_upsert.executemany(conn, steps)
+            _LOG_INSERT.executemany(conn, logs)
             for keys, rows in updates.items():
                 _run_columns_update(keys).executemany(conn, rows)
             for run_id, end in ends:
@@ -744,11 +754,7 @@ class SqlStore:
             return
         lines = [row.model_dump(exclude={"id"}) for row in rows]
 
-        def work(conn: Connection) -> None:
-            stored = _stored_runs(conn, {line["run_id"] for line in lines})
-            _LOG_INSERT.executemany(conn, [line for line in lines if line["run_id"] in stored])
-
-        await self.database.write(work)
+        await self.database.write(lambda conn: _LOG_INSERT.executemany(conn, lines))
 
     async def read_logs(self, run_id: str) -> list[LogRow]:
         return await self._rows(select(LOGS).where(LOGS.c.run_id == run_id).order_by(LOGS.c.id), LogRow)
@@ -816,13 +822,6 @@ class SqlStore:
         await self.database.write(
             lambda conn: conn.execute(delete(INSTANCES).where(INSTANCES.c.id == instance_id))
         )
-
-
-def _stored_runs(conn: Connection, run_ids: set[str]) -> set[str]:
-    """Those of these runs still stored. A run whose task was deleted while it ran records its end
-    after the delete: its step and log rows are dropped rather than left behind without it (read in
-    the writing transaction, so a delete comes wholly before or after)."""
-    return {run_id for run_id in run_ids if _RUN_STORED.first(conn, {"id": run_id}) is not None}
 
 
 def _start_runs(conn: Connection, chosen: list[str], now: datetime, instance_id: str) -> list[RunRow]:
