@@ -54,8 +54,7 @@ class Database(Protocol):
     async def write(self, work: Work[T], *, slow: bool = False) -> T:
         """Run `work` in a write transaction; committed when this returns, rolled back if it raised.
 
-        `slow`: the work may take long (bulk deletes, a large group commit); it must not hold up the
-        event loop.
+        `slow`: the work may take long (bulk deletes); it must not hold up the event loop.
         """
         ...
 

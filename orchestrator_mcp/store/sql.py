@@ -87,13 +87,6 @@ ONE_BY_ONE = 64
 """On SQLite a claim of up to this many runs starts them, and reads their tasks, with one direct
 statement each (~70 µs a run); a larger one with `IN` lists through SQLAlchemy, whose markers are
 made per execution (~50 µs a run plus ~1.5 ms). Measured on claims of 16 to 1,000 runs."""
-THREAD_BATCH = 16
-"""A group commit of this many runs' progress or more is written by SQLite's writer thread: SQLite's
-own work (the sqlite3 module lets go of the GIL meanwhile) then overlaps the event loop's, and the
-runs that take their turns in the meantime make the next batch bigger. Smaller batches are written
-on the event loop, where they cost less than the hand-over. 100 concurrent no-op runs: 1,550-1,750
--> 1,900-2,150 runs/s, write transactions per run 0.36 -> 0.08; 8 concurrent ones never batch this
-many and keep their pace (a threshold of 4 took them from ~1,450 to ~970)."""
 _MOVE_TASKS = DirectStatement(
     update(TASKS)
     .where(TASKS.c.id == bindparam("task_key"))
@@ -744,7 +737,7 @@ class SqlStore:
             for run_id, end in ends:
                 _end_run(conn, run_id, end, end["finished_at"])
 
-        await self.database.write(work, slow=len(batch) >= THREAD_BATCH)
+        await self.database.write(work)
 
     async def list_steps(self, run_id: str) -> list[StepRow]:
         return await self.database.read(lambda conn: _all(conn, _STEPS_OF_RUN, StepRow, {"run_id": run_id}))

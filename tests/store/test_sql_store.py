@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan, PlannedRun, fire_key
 from orchestrator_mcp.domain.policy import OverlapPolicy, Policy
 from orchestrator_mcp.domain.run import RunStatus, TaskStatus, Trigger
 from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.errors import Unavailable
-from orchestrator_mcp.store.engine import SqliteDatabase, migrate, open_database
-from orchestrator_mcp.store.sql import THREAD_BATCH, SqlStore
+from orchestrator_mcp.store.engine import migrate, open_database
+from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import SCHEMA_VERSION, LogRow, StepRow, TaskRow
 from tests.conftest import log_values, step_values
 
@@ -174,40 +173,6 @@ async def test_an_ended_run_counts_once_and_failures_in_a_row_pause_the_task(sto
     assert (counted.run_count, counted.success_count, counted.failure_count) == (3, 1, 2)
     assert counted.consecutive_failures == 2 and counted.status == "paused"
     assert counted.last_run_status == "failed"
-
-
-@pytest.mark.parametrize("runs", [3, THREAD_BATCH + 4])
-async def test_a_large_group_commit_is_written_by_the_writer_thread_and_a_small_one_here(
-    sqlite_url: str, runs: int
-) -> None:
-    store = await SqlStore.open(sqlite_url)
-    database = store.database
-    assert isinstance(database, SqliteDatabase)
-    task = task_row("task_1", None)
-    await store.insert_task(task)
-    ids = [new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {}) for _ in range(runs)]
-    for run in ids:
-        await store.insert_run(run)
-    threads: list[int] = []
-    event.listen(database.engine, "begin", lambda _conn: threads.append(threading.get_ident()))
-
-    async def end(run_id: str) -> None:
-        step = StepRow(run_id=run_id, seq=0, step_id="n", uses="core.noop", status="succeeded")
-        line = LogRow(run_id=run_id, at=NOW, level="INFO", message="run succeeded")
-        end = {"status": "succeeded", "finished_at": NOW}
-        await store.record_progress(run_id, [step_values(step)], [log_values(line)], None, end)
-
-    try:
-        async with anyio.create_task_group() as group:
-            for run in ids:
-                group.start_soon(end, run.id)
-        assert [(await store.get_run(run.id) or run).status for run in ids] == ["succeeded"] * runs
-        assert [len(await store.list_steps(run.id)) for run in ids] == [1] * runs
-    finally:
-        await store.close()
-    expected_thread_writes = 1 if runs >= THREAD_BATCH else 0
-    assert len(threads) == expected_thread_writes
-    assert threading.get_ident() not in threads
 
 
 async def test_runs_ended_with_their_last_records_are_stored_and_counted_once(store: SqlStore) -> None:
