@@ -41,7 +41,7 @@ from bench.common import manual_backlog, summary_ms, task_template, temp_databas
 from orchestrator_mcp.store.sql import RUNS, TASKS, SqlStore
 
 TASKS_COUNT = 100
-BACKLOG_PER_SECOND = 1_000
+BACKLOG_PER_SECOND = 4_000
 WARMUP_SECONDS = 2.0
 FIRE_TASKS = 50
 FIRE_EVERY_SECONDS = 2

@@ -29,7 +29,7 @@ from orchestrator_mcp.store.sql import RUNS, TASKS
 
 TASKS_COUNT = 100
 WARMUP_SECONDS = 1.0
-BACKLOG_PER_SECOND = 2_500
+BACKLOG_PER_SECOND = 4_000
 """Queued runs inserted per second measured: the target pace (`backlog_left` 0 means it ran dry)."""
 
 
