@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import RunStatus, Trigger
 from orchestrator_mcp.domain.schedule import Schedule, first_fire_time, schedule_anchor
-from orchestrator_mcp.engine.scheduler import new_run
+from orchestrator_mcp.engine.scheduler import new_run, run_values
 from orchestrator_mcp.ids import new_id
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.engine import IMMEDIATE
@@ -166,11 +166,7 @@ def queued_runs(task: dict[str, Any], count: int, now: datetime) -> list[dict[st
     """`count` manual runs of `task`, queued and ready, as `run_now` inserts them."""
     policy = Policy.model_validate(task["policy"])
     row = TaskRow(**task)
-    rows = []
-    for _ in range(count):
-        run = new_run(row, Trigger.MANUAL, now, now, policy, {})
-        rows.append(run.model_dump())
-    return rows
+    return [run_values(row, Trigger.MANUAL, now, now, policy, {}) for _ in range(count)]
 
 
 def finished_runs(tasks: Sequence[dict[str, Any]], count: int, now: datetime) -> list[dict[str, Any]]:

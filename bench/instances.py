@@ -8,7 +8,8 @@ with nobody talking to them (stdin held open), so only their engines work.
 
 - *Throughput*: 100 manual tasks (overlap `allow`) with a backlog of queued runs (what `run_now`
   inserts); succeeded runs are counted from `finished_at` over a window that starts after a warm-up.
-- *Fire precision*: 50 interval tasks every 2 s, first due a few seconds after the processes start;
+- *Fire precision*: 50 interval tasks every 2 s, inserted once the processes are up, first due
+  2-3 s later;
   lateness = `started_at - scheduled_for` of every scheduled run that started, plus a duplicate
   count and how many fire times were recorded `skipped` because the task's previous run was still
   active (overlap policy `skip`: the engine was saturated).
@@ -45,7 +46,10 @@ BACKLOG_PER_SECOND = 4_000
 WARMUP_SECONDS = 2.0
 FIRE_TASKS = 50
 FIRE_EVERY_SECONDS = 2
-FIRE_LEAD_SECONDS = 4
+FIRE_LEAD_SECONDS = 3
+"""The first fire time is 2-3 s after the tasks are inserted (whole second): over the engine's 1 s poll."""
+FIRE_SETTLE_SECONDS = 1.0
+"""How long the last fire time's runs get to start before the count."""
 INSTANCES = (1, 3)
 
 
@@ -151,17 +155,18 @@ async def fire_precision(backend: str, count: int, duration: float) -> dict[str,
     async with database(backend) as url:
         store = await SqlStore.open(url)
         try:
-            now = utcnow()
-            first = (now + timedelta(seconds=FIRE_LEAD_SECONDS)).replace(microsecond=0)
-            tasks = []
-            for _ in range(FIRE_TASKS):
-                task = task_template({"kind": "interval", "expr": f"{FIRE_EVERY_SECONDS}s"}, now)
-                task["anchor"] = task["next_run_at"] = first
-                tasks.append(task)
-            await insert_all(store, TASKS, tasks)
             async with processes(url, count, store):
-                await anyio.sleep(max(0.0, (first - utcnow()).total_seconds()) + duration)
-            last = first + timedelta(seconds=duration - FIRE_EVERY_SECONDS)
+                # Inserted once the instances are up: they find the tasks on their next poll.
+                now = utcnow()
+                first = (now + timedelta(seconds=FIRE_LEAD_SECONDS)).replace(microsecond=0)
+                last = first + timedelta(seconds=duration - FIRE_EVERY_SECONDS)
+                tasks = []
+                for _ in range(FIRE_TASKS):
+                    task = task_template({"kind": "interval", "expr": f"{FIRE_EVERY_SECONDS}s"}, now)
+                    task["anchor"] = task["next_run_at"] = first
+                    tasks.append(task)
+                await insert_all(store, TASKS, tasks)
+                await anyio.sleep((last - utcnow()).total_seconds() + FIRE_SETTLE_SECONDS)
             columns = (RUNS.c.task_id, RUNS.c.scheduled_for, RUNS.c.started_at, RUNS.c.instance_id)
             scheduled = select(*columns).where(RUNS.c.trigger == "schedule", RUNS.c.scheduled_for <= last)
             rows = await store.database.read(lambda conn: list(conn.execute(scheduled)))
@@ -185,7 +190,7 @@ async def fire_precision(backend: str, count: int, duration: float) -> dict[str,
 
 
 async def run(quick: bool) -> dict[str, Any]:
-    duration = 10.0 if quick else 20.0
+    counted, firing = (5.0, 4.0) if quick else (20.0, 20.0)  # quick: 2 fire times of 50 tasks
     backends = ["sqlite"] + (["postgresql"] if postgres_url() else [])
     results: dict[str, Any] = {}
     if not postgres_url():
@@ -194,8 +199,8 @@ async def run(quick: bool) -> dict[str, Any]:
         for count in INSTANCES:
             print(f"  {backend}, {count} instance(s) ...", file=sys.stderr, flush=True)
             results.setdefault(backend, {})[f"instances_{count}"] = {
-                "throughput": await throughput(backend, count, duration),
-                "fire": await fire_precision(backend, count, duration),
+                "throughput": await throughput(backend, count, counted),
+                "fire": await fire_precision(backend, count, firing),
             }
     return results
 
@@ -223,7 +228,7 @@ def table(results: dict[str, Any]) -> str:
 
 def cli() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.instances", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="10 s windows instead of 20 s")
+    parser.add_argument("--quick", action="store_true", help="5 s / 4 s windows instead of 20 s")
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("results-instances.json"))
     args = parser.parse_args()
     started = time.perf_counter()

@@ -80,7 +80,7 @@ async def measure(duration: float, max_concurrent_runs: int) -> dict[str, Any]:
 
 
 async def run(quick: bool) -> dict[str, Any]:
-    duration = 10.0 if quick else 30.0
+    duration = 5.0 if quick else 30.0
     started = time.perf_counter()
     results: dict[str, Any] = {
         "default_8": await measure(duration, 8),
