@@ -9,10 +9,9 @@ with nobody talking to them (stdin held open), so only their engines work.
 - *Throughput*: 100 manual tasks (overlap `allow`) with a backlog of queued runs (what `run_now`
   inserts); succeeded runs are counted from `finished_at` over a window that starts after a warm-up.
 - *Fire precision*: 50 interval tasks every 2 s, inserted once the processes are up, first due
-  2-3 s later;
-  lateness = `started_at - scheduled_for` of every scheduled run that started, plus a duplicate
-  count and how many fire times were recorded `skipped` because the task's previous run was still
-  active (overlap policy `skip`: the engine was saturated).
+  2-3 s later; lateness = `started_at - scheduled_for` of every scheduled run that started, plus a
+  duplicate count and how many fire times were recorded `skipped` because the task's previous run
+  was still active (overlap policy `skip`: the engine was saturated).
 
 `python -m bench.instances [--quick] [--output FILE]`, or `python -m bench --only instances`.
 """

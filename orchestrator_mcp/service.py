@@ -38,7 +38,7 @@ from orchestrator_mcp.errors import Conflict, InvalidArgument, NotFound
 from orchestrator_mcp.ids import new_id
 from orchestrator_mcp.principal import Principal
 from orchestrator_mcp.store.sql import SqlStore
-from orchestrator_mcp.store.tables import IdempotencyRow, LogRow, RunRow, StepRow, TaskRow
+from orchestrator_mcp.store.tables import IdempotencyRow, LogRow, RunRow, StepRow, TaskRow, log_line
 from orchestrator_mcp.timefmt import rfc3339
 from orchestrator_mcp.views import (
     CatalogStateView,
@@ -469,9 +469,8 @@ class Orchestrator:
             if await self.store.cancel_queued(
                 run_id, {"status": RunStatus.CANCELLED.value, "finished_at": now, "error": error}
             ):
-                await self.store.append_logs(
-                    [LogRow(run_id=run_id, at=now, level="INFO", message="run cancelled before it started")]
-                )
+                line = log_line(run_id, now, "INFO", "run cancelled before it started")
+                await self.store.append_logs([line])
         elif run.status == RunStatus.RUNNING.value:
             if not self.engine.cancel_local(run_id, "cancelled by request"):
                 await self.store.update_run(run_id, {"cancel_requested": True})

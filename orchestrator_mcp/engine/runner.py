@@ -33,7 +33,7 @@ from orchestrator_mcp.engine.events import RunEvent, RunEvents
 from orchestrator_mcp.engine.plans import Plan, PlanCache
 from orchestrator_mcp.store.outage import through_outages
 from orchestrator_mcp.store.sql import SqlStore
-from orchestrator_mcp.store.tables import LogValues, RunRow, StepValues, TaskRow
+from orchestrator_mcp.store.tables import LogValues, RunRow, StepValues, TaskRow, log_line
 from orchestrator_mcp.timefmt import rfc3339
 
 logger = logging.getLogger(__name__)
@@ -127,11 +127,6 @@ class StepRecord:
             "error": self.error,
             "skip_reason": self.skip_reason,
         }
-
-
-def log_line(run_id: str, at: datetime, level: str, message: str, step_id: str | None = None) -> LogValues:
-    """A log line as the store takes it."""
-    return {"run_id": run_id, "at": at, "level": level, "step_id": step_id, "message": message}
 
 
 class Runner:

@@ -53,6 +53,7 @@ from orchestrator_mcp.store.tables import (
     TaskRow,
     UTCDateTime,
     from_row,
+    log_line,
 )
 
 ModelT = TypeVar("ModelT", bound=SQLModel)
@@ -654,7 +655,7 @@ class SqlStore:
             if await self.finish_run(
                 run_id, {"status": RunStatus.INTERRUPTED.value, "finished_at": now, "error": error}, now
             ):
-                await self.append_logs([LogRow(run_id=run_id, at=now, level="ERROR", message=reason)])
+                await self.append_logs([log_line(run_id, now, "ERROR", reason)])
         return run_ids
 
     async def delete_expired_runs(self, older_than: datetime, keep_per_task: int) -> int:
@@ -742,12 +743,9 @@ class SqlStore:
     async def list_steps(self, run_id: str) -> list[StepRow]:
         return await self.database.read(lambda conn: _all(conn, _STEPS_OF_RUN, StepRow, {"run_id": run_id}))
 
-    async def append_logs(self, rows: Sequence[LogRow]) -> None:
-        if not rows:
-            return
-        lines = [row.model_dump(exclude={"id"}) for row in rows]
-
-        await self.database.write(lambda conn: _LOG_INSERT.executemany(conn, lines))
+    async def append_logs(self, lines: Sequence[LogValues]) -> None:
+        if lines:
+            await self.database.write(lambda conn: _LOG_INSERT.executemany(conn, lines))
 
     async def read_logs(self, run_id: str) -> list[LogRow]:
         return await self._rows(select(LOGS).where(LOGS.c.run_id == run_id).order_by(LOGS.c.id), LogRow)

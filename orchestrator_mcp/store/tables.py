@@ -236,6 +236,11 @@ class LogValues(TypedDict):
     message: str
 
 
+def log_line(run_id: str, at: datetime, level: str, message: str, step_id: str | None = None) -> LogValues:
+    """A log line as the store takes it."""
+    return {"run_id": run_id, "at": at, "level": level, "step_id": step_id, "message": message}
+
+
 class IdempotencyRow(SQLModel, table=True):
     __tablename__ = "idempotency_keys"
 

@@ -283,7 +283,7 @@ async def test_records_of_a_run_no_longer_stored_are_dropped_and_the_others_kept
         {"steps_completed": 1},
     )
     await direct.append_logs(
-        [line.model_copy(update={"run_id": rid}) for rid in (gone, run_id) for line in LOGS_]
+        [log_values(line.model_copy(update={"run_id": rid})) for rid in (gone, run_id) for line in LOGS_]
     )
     with sqlite3.connect(tmp_path / "direct.db") as conn:
         assert conn.execute("SELECT count(*) FROM steps").fetchone() == (0,)
