@@ -4,6 +4,11 @@ The server is `python -m orchestrator_mcp serve` in a subprocess (stdio, or `--t
 bearer token on a loopback port), driven by the SDK client. `list_catalog` of the core server (no
 database read) is the floor of a tool call over each transport (`ping` is not offered by the 2026
 protocol the client negotiates).
+
+`list_runs` is also timed as a bare `tools/call` request (`ClientSession.send_request`), which
+skips what `Client.call_tool` adds: its `jsonschema` validation of the result against the tool's
+output schema. The difference is the client's share of the figure; the rest is the server's and
+the transport's.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp import Client
-from mcp_types import CallToolResult
+from mcp_types import CallToolRequest, CallToolRequestParams, CallToolResult
 
 from bench.common import (
     create_schema,
@@ -88,11 +93,17 @@ async def calls(client: Client, ids: list[str], repeat: int) -> dict[str, Any]:
     async def list_task_runs() -> CallToolResult:
         return await client.call_tool("list_runs", {"task_id": one_task, "limit": 50})
 
+    unvalidated = CallToolRequest(params=CallToolRequestParams(name="list_runs", arguments={"limit": 50}))
+
+    async def list_runs_unvalidated() -> CallToolResult:
+        return await client.session.send_request(unvalidated, CallToolResult)
+
     return {
         "list_catalog_no_db": await timed(list_catalog, repeat),
         "get_task": await timed(get_task, repeat),
         "list_runs_limit_50": await timed(list_runs, max(repeat // 2, 20)),
         "list_runs_of_a_task_limit_50": await timed(list_task_runs, max(repeat // 2, 20)),
+        "list_runs_limit_50_unvalidated": await timed(list_runs_unvalidated, max(repeat // 2, 20)),
     }
 
 
