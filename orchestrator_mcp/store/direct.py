@@ -63,10 +63,8 @@ def _steps(processors: Sequence[Processor | None]) -> Steps:
 class DirectStatement:
     """`statement` run on sqlite3's own cursor (compiled on first use)."""
 
-    def __init__(self, statement: Statement, keys: Sequence[str] | None = None) -> None:
-        """`keys`: the columns an INSERT is given (default: all of its table's)."""
+    def __init__(self, statement: Statement) -> None:
         self.statement = statement
-        self.keys = list(keys) if keys is not None else None
         self.columns = tuple(statement.exported_columns.keys())
         """The names of the columns it returns (RETURNING or SELECT), in their order."""
         self._compiled: _Compiled | None = None
@@ -105,7 +103,7 @@ class DirectStatement:
             return [compiled.result(found) for found in cursor.execute(compiled.sql, params)]
 
     def _compile(self, dialect: Dialect) -> _Compiled:
-        compiled = self.statement.compile(dialect=dialect, column_keys=self.keys)
+        compiled = self.statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None  # sqlite: `?` markers
         names = tuple(compiled.positiontup)
         binds = [compiled.binds[name] for name in names]

@@ -16,6 +16,7 @@ from orchestrator_mcp.domain.run import Trigger
 from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.sql import (
+    _LOG_INSERT,
     LOGS,
     ONE_BY_ONE,
     RUNS,
@@ -134,7 +135,7 @@ async def test_a_refused_row_raises_the_sqlalchemy_error_and_writes_nothing(
 
     def work(conn: Connection) -> None:
         DirectStatement(direct._step_upsert.statement).executemany(conn, steps)
-        DirectStatement(insert(LOGS), list(logs[0])).executemany(conn, logs)
+        _LOG_INSERT.executemany(conn, logs)
 
     with pytest.raises(exc.IntegrityError, match="NOT NULL"):
         await direct.database.write(work)
