@@ -32,7 +32,7 @@ from orchestrator_mcp.domain.schedule import Schedule, apply_jitter
 from orchestrator_mcp.engine.runner import RunHandle, Runner
 from orchestrator_mcp.ids import new_id
 from orchestrator_mcp.store.outage import STORE_RETRY, through_outages
-from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.sql import Claim, Slots, SqlStore
 from orchestrator_mcp.store.tables import InstanceRow, RunRow, TaskRow
 
 logger = logging.getLogger(__name__)
@@ -293,13 +293,32 @@ class Engine:
         Firing is a write transaction, so it is only begun when a (cheaper) read finds something due:
         the loop goes round after every run that ends, mostly with nothing to fire.
         """
-        for _ in range(FIRE_ROUNDS):
-            due = await self.store.next_due_at()
-            if due is None or due > now:
-                return due
-            if await self.store.fire_due(now, self._plan, self._run_rows, FIRE_BATCH):
-                self._ready.forget()  # runs were queued
-        return now  # bounded: more is due, so the loop comes straight back
+        started: list[Claim] = []
+        taken = 0
+        try:
+            for _ in range(FIRE_ROUNDS):
+                due = await self.store.next_due_at()
+                if due is None or due > now:
+                    return due
+                slots = self._slots(taken)
+                fired = await self.store.fire_due(now, self._plan, self._run_rows, FIRE_BATCH, slots)
+                started.append(fired.started)
+                taken += len(fired.started.runs)
+                if fired.queued:
+                    self._ready.forget()  # runs were queued
+            return now  # bounded: more is due, so the loop comes straight back
+        finally:
+            # Once every round is done: runs started early would hold up the fire times still due.
+            for claim in started:
+                self._start(claim)
+
+    def _slots(self, taken: int) -> Slots | None:
+        """The run slots this instance has free (`taken` of them already by runs of this fire, not
+        yet started), for a fire to start runs in; None if it takes none."""
+        free = self.settings.max_concurrent_runs - len(self.handles) - taken
+        if self._stopping or self._runs is None or free <= 0:
+            return None
+        return Slots(self.instance.id, free)
 
     def _plan(self, task: TaskRow, active: ActiveRuns) -> FirePlan:
         """Plan a fire; a task whose stored definition cannot be planned is paused, never retried forever."""
@@ -344,9 +363,14 @@ class Engine:
         if free <= 0 or self._ready.holds(now):  # nothing queued is ready, as last read
             return
         self._ready.forget()  # claiming changes the queue
-        claim = await self.store.claim(now, self.instance.id, free)  # the runs with their tasks
-        if claim.runs:
-            self._idle = anyio.Event()
+        self._start(await self.store.claim(now, self.instance.id, free))
+
+    def _start(self, claim: Claim) -> None:
+        """Execute runs claimed by this instance (their tasks with them)."""
+        if not claim.runs:
+            return
+        assert self._runs is not None
+        self._idle = anyio.Event()
         for run in claim.runs:
             handle = RunHandle(run.id)
             self.handles[run.id] = handle

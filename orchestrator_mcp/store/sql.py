@@ -12,6 +12,7 @@ is locked": it waits its turn, up to the busy timeout.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -150,6 +151,26 @@ class Claim:
     runs: list[RunRow]
     tasks: dict[str, TaskRow]
     """By id; a task deleted since its run was queued is missing (the run is then cancelled)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Slots:
+    """Run slots free on an instance: a fire may start that many of its runs there at once."""
+
+    instance_id: str
+    free: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """What one firing transaction did."""
+
+    queued: int
+    """Runs it left queued, for a claim."""
+    started: Claim
+    """Runs it inserted already running on the instance given `Slots` (see `SqlStore.fire_due`),
+    with their tasks as read by the fire (the definition as stored; `next_run_at` and the counters as
+    they were before the fire)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,19 +353,28 @@ class SqlStore:
         return DirectStatement(self._insert(RUNS).on_conflict_do_nothing())
 
     @functools.cached_property
-    def _insert_runs_returning_status(self) -> Any:
-        return self._insert(RUNS).on_conflict_do_nothing().returning(RUNS.c.status)
+    def _insert_runs_returning(self) -> Any:
+        return self._insert(RUNS).on_conflict_do_nothing().returning(RUNS.c.id, RUNS.c.status)
 
-    def _insert_fired(self, conn: Connection, runs: list[dict[str, Any]]) -> int:
-        """Insert a fire's runs (see `_insert_runs`); returns how many queued runs went in."""
-        queued = RunStatus.QUEUED.value
+    def _insert_fired(self, conn: Connection, runs: list[dict[str, Any]]) -> tuple[int, set[str]]:
+        """Insert a fire's runs (see `_insert_runs`); returns how many queued runs went in, and the
+        ids of the running ones (started at the fire) that did."""
+        queued, running = RunStatus.QUEUED.value, RunStatus.RUNNING.value
         if not runs:
-            return 0
+            return 0, set()
         if self._dialect == "postgresql":  # an executemany's row count is not reliable there
-            inserted = conn.execute(self._insert_runs_returning_status, runs)
-            return [status for (status,) in inserted].count(queued)
-        self._insert_runs.executemany(conn, [row for row in runs if row["status"] != queued])
-        return self._insert_runs.executemany(conn, [row for row in runs if row["status"] == queued])
+            inserted = list(conn.execute(self._insert_runs_returning, runs))
+            started = {run_id for run_id, status in inserted if status == running}
+            return [status for _, status in inserted].count(queued), started
+        starting = [row for row in runs if row["status"] == running]
+        self._insert_runs.executemany(conn, [row for row in runs if row["status"] not in (queued, running)])
+        count = self._insert_runs.executemany(conn, [row for row in runs if row["status"] == queued])
+        if self._insert_runs.executemany(conn, starting) == len(starting):
+            return count, {row["id"] for row in starting}
+        # Some fire time was taken already (a skipped insert): those runs' ids, new, are not stored.
+        ids = [row["id"] for row in starting]
+        stored = {run_id for chunk in _chunks(ids, IN_CHUNK) for run_id in _stored_run_ids(conn, chunk)}
+        return count, stored
 
     async def ping(self) -> None:
         await self._scalar(select(1))
@@ -425,20 +455,31 @@ class SqlStore:
 
     # -- firing ------------------------------------------------------------------------------
 
-    async def fire_due(self, now: datetime, planner: FirePlanner, runs_for: RunFactory, limit: int) -> int:
-        """Claim up to `limit` due fire times in one transaction; returns how many runs it queued.
+    async def fire_due(
+        self,
+        now: datetime,
+        planner: FirePlanner,
+        runs_for: RunFactory,
+        limit: int,
+        slots: Slots | None = None,
+    ) -> Fired:
+        """Claim up to `limit` due fire times in one transaction.
 
         A fire time yields its run rows and moves the task's `next_run_at` in the same commit, and
         runs are unique on (task, fire key): however many processes race here, one wins each fire.
+
+        With `slots`, runs that a claim would start at once go in already running on that instance
+        (see `_start_at_fire`), which saves a burst of due tasks a second transaction and reading
+        their tasks again; the others stay queued.
         """
 
-        def work(conn: Connection) -> int:
+        def work(conn: Connection) -> Fired:
             due = conn.execute(self._due_tasks, {"now": now, "limit": limit})
-            tasks = list(_models(TaskRow, due))
-            active = _active_runs(conn, [task.id for task in tasks])
+            tasks = {task.id: task for task in _models(TaskRow, due)}
+            active = _active_runs(conn, list(tasks))
             runs: list[dict[str, Any]] = []
             moves: list[dict[str, Any]] = []
-            for task in tasks:
+            for task in tasks.values():
                 plan = planner(task, active.get(task.id, ActiveRuns()))
                 rows = runs_for(task, plan)
                 runs += rows
@@ -457,11 +498,15 @@ class SqlStore:
                         "moved_at": now,
                     }
                 )
-            queued = self._insert_fired(conn, runs)
+            starting: list[dict[str, Any]] = []
+            if slots is not None and slots.free > 0 and runs and not _ready_run_waits(conn, now):
+                starting = _start_at_fire(runs, active, now, slots)
+            queued, started = self._insert_fired(conn, runs)
             _MOVE_TASKS.executemany(conn, moves)
             if queued:  # an instance with free slots may start them before this one gets to
                 self._notify(conn, "run", "fired")
-            return queued
+            begun = [from_row(RunRow, row) for row in starting if row["id"] in started]
+            return Fired(queued, Claim(begun, {run.task_id: tasks[run.task_id] for run in begun}))
 
         return await self.database.write(work)
 
@@ -587,10 +632,7 @@ class SqlStore:
 
     async def next_ready_at(self) -> datetime | None:
         """The earliest `not_before` among queued runs."""
-        if self._dialect != "sqlite":
-            return _aware(await self._scalar(_NEXT_READY))
-        found = await self.database.read(lambda conn: _NEXT_READY_SQLITE.first(conn, {}))
-        return _aware(None if found is None else found[0])
+        return await self.database.read(_next_ready)
 
     async def update_run(self, run_id: str, values: dict[str, Any]) -> None:
         def work(conn: Connection) -> None:
@@ -813,6 +855,49 @@ class SqlStore:
         await self.database.write(
             lambda conn: conn.execute(delete(INSTANCES).where(INSTANCES.c.id == instance_id))
         )
+
+
+def _start_at_fire(
+    runs: list[dict[str, Any]], active: dict[str, ActiveRuns], now: datetime, slots: Slots
+) -> list[dict[str, Any]]:
+    """The queued runs of a fire that a claim right after it would start, marked running on the
+    instance of `slots` (the rows are changed in place); at most `slots.free`, best first.
+
+    Called only when no other queued run is ready, so these are all a claim would see: runs whose
+    `not_before` has passed (no jitter left), and of an exclusive task only its one run of this fire
+    when nothing else of it is queued or running (else the claim decides, after the fire).
+    """
+    queued = RunStatus.QUEUED.value
+    ready = [row for row in runs if row["status"] == queued and row["not_before"] <= now]
+    per_task = Counter(row["task_id"] for row in ready)
+
+    def may_start(row: dict[str, Any]) -> bool:
+        task_id = row["task_id"]
+        return not row["exclusive"] or (per_task[task_id] == 1 and not active.get(task_id, ActiveRuns()).any)
+
+    chosen = [row for row in ready if may_start(row)]
+    chosen.sort(key=lambda row: (-row["priority"], row["scheduled_for"], row["id"]))
+    starting = chosen[: slots.free]
+    for row in starting:
+        row.update(status=RunStatus.RUNNING.value, started_at=now, instance_id=slots.instance_id)
+    return starting
+
+
+def _next_ready(conn: Connection) -> datetime | None:
+    if conn.dialect.name != "sqlite":
+        return _aware(conn.execute(_NEXT_READY).scalar())
+    found = _NEXT_READY_SQLITE.first(conn, {})
+    return _aware(None if found is None else found[0])
+
+
+def _ready_run_waits(conn: Connection, now: datetime) -> bool:
+    """Whether a queued run is ready: a claim may owe it a slot before the runs of a fire."""
+    ready = _next_ready(conn)
+    return ready is not None and ready <= now
+
+
+def _stored_run_ids(conn: Connection, ids: list[str]) -> list[str]:
+    return [row[0] for row in conn.execute(select(RUNS.c.id).where(RUNS.c.id.in_(ids)))]
 
 
 def _start_runs(conn: Connection, chosen: list[str], now: datetime, instance_id: str) -> list[RunRow]:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import exc, text
 
 from orchestrator_mcp.catalog import Catalog
+from orchestrator_mcp.catalog.connection import ServerConnection
 from orchestrator_mcp.clock import ManualClock
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import Trigger
@@ -19,8 +20,9 @@ from orchestrator_mcp.domain.schedule import Schedule
 from orchestrator_mcp.engine.events import RunEvents
 from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.scheduler import Engine, EngineSettings, Reading, new_run, run_values
-from orchestrator_mcp.store.sql import Claim, FirePlanner, RunFactory, SqlStore
+from orchestrator_mcp.store.sql import Claim, Fired, FirePlanner, RunFactory, Slots, SqlStore
 from orchestrator_mcp.store.tables import RunRow, TaskRow
+from tool_catalog import create_core_server
 
 pytestmark = pytest.mark.anyio
 
@@ -49,9 +51,11 @@ def calls(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> Calls:
     counted = Calls()
     fire_due, claim = store.fire_due, store.claim
 
-    async def counted_fire(now: datetime, planner: FirePlanner, runs_for: RunFactory, limit: int) -> int:
+    async def counted_fire(
+        now: datetime, planner: FirePlanner, runs_for: RunFactory, limit: int, slots: Slots | None = None
+    ) -> Fired:
         counted.fires += 1
-        return await fire_due(now, planner, runs_for, limit)
+        return await fire_due(now, planner, runs_for, limit, slots)
 
     async def counted_claim(now: datetime, instance_id: str, limit: int) -> Claim:
         counted.claims += 1
@@ -137,6 +141,34 @@ async def test_a_task_whose_stored_definition_no_longer_parses_is_paused(
     assert paused is not None and paused.status == "paused"
     assert await store.list_runs(None, "task_1", None, None, 10, None) == []
     assert len(await store.list_runs(None, "task_2", None, None, 10, None)) == 1  # the others still fire
+
+
+async def test_a_fire_starts_the_runs_this_instance_has_slots_for_and_queues_the_rest(
+    store: SqlStore, calls: Calls
+) -> None:
+    clock = ManualClock(NOW)
+    core = Catalog([ServerConnection("core", "builtin", create_core_server())])
+    engine = Engine(
+        store, Runner(store, core, clock, {}, RunEvents()), clock, EngineSettings(max_concurrent_runs=2)
+    )
+    for n in range(3):
+        await store.insert_task(interval_task(id=f"task_{n}"))
+    async with anyio.create_task_group() as sessions:
+        await core.start(sessions)
+        async with anyio.create_task_group() as runs:
+            engine._runs = runs
+            assert await engine.fire_due(NOW) == NOW + timedelta(minutes=1)
+            assert len(engine.handles) == 2 and calls.claims == 0  # started without a claim
+        ran = await store.list_runs(None, None, "succeeded", None, 10, None)
+        assert len(ran) == 2 and {run.instance_id for run in ran} == {engine.instance.id}
+        [queued] = await store.list_runs(None, None, "queued", None, 10, None)
+        async with anyio.create_task_group() as runs:
+            engine._runs = runs
+            await engine.dispatch(NOW)  # the third waits for a claim
+        core.close()
+    ended = await store.get_run(queued.id)
+    assert ended is not None and ended.status == "succeeded"
+    assert [len(await store.list_steps(run.id)) for run in [*ran, ended]] == [1, 1, 1]
 
 
 def test_fired_run_rows_have_every_column_a_validated_run_has() -> None:

@@ -184,24 +184,31 @@ async def test_fired_runs_are_inserted_as_sqlalchemy_would_and_a_taken_fire_time
 ) -> None:
     direct, alchemy, _ = stores
     task = task_row()
+    running = {"status": "running", "instance_id": "instance_1", "started_at": AT}
     fired = [
         new_run(task, Trigger.SCHEDULE, AT, AT, Policy(), {"n": 1}).model_dump(),
         new_run(task, Trigger.SCHEDULE, AT, AT, Policy(), {}).model_dump() | {"status": "skipped"},
+        new_run(task, Trigger.SCHEDULE, AT, AT, Policy(), {}).model_dump() | running,
     ]
-    fired[0]["fire_key"], fired[1]["fire_key"] = "2026-03-29T00:59:59.999999Z", "another"
-    again = new_run(task, Trigger.SCHEDULE, AT, AT, Policy(), {}).model_dump() | {
-        "fire_key": fired[0]["fire_key"]
-    }
+    fired[0]["fire_key"], fired[1]["fire_key"], fired[2]["fire_key"] = "2026-03-29T00:59:59.999999Z", "a", "b"
+    again = [
+        new_run(task, Trigger.SCHEDULE, AT, AT, Policy(), {}).model_dump() | {"fire_key": key} | fields
+        for key, fields in ((fired[0]["fire_key"], {}), ("b", running), ("c", running))
+    ]
 
-    assert await direct.database.write(lambda conn: direct._insert_fired(conn, fired)) == 1
-    assert await direct.database.write(lambda conn: direct._insert_fired(conn, [again])) == 0
+    inserted = await direct.database.write(lambda conn: direct._insert_fired(conn, fired))
+    assert inserted == (1, {fired[2]["id"]})
+    inserted = await direct.database.write(lambda conn: direct._insert_fired(conn, again))
+    assert inserted == (0, {again[2]["id"]})  # two fire times were taken
     await alchemy.database.write(lambda conn: conn.execute(alchemy._insert_runs.statement, fired))
 
     with sqlite3.connect(tmp_path / "direct.db") as conn:
         stored = conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
     with sqlite3.connect(tmp_path / "alchemy.db") as conn:
-        assert stored == conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
-    assert len(stored) == 3
+        assert [row for row in stored if row[0] != again[2]["id"]] == conn.execute(
+            "SELECT * FROM runs ORDER BY id"
+        ).fetchall()
+    assert len(stored) == 5
 
 
 async def test_a_claim_read_directly_gives_the_rows_sqlalchemy_reads(

@@ -36,7 +36,7 @@ async def test_racing_stores_fire_each_due_task_once(stores: list[SqlStore]) -> 
 
     async def fire(store: SqlStore) -> None:
         while True:  # small batches, so the racers interleave
-            count = await store.fire_due(NOW, plan_one, rows_for, 7)
+            count = (await store.fire_due(NOW, plan_one, rows_for, 7)).queued
             if not count:
                 return
             queued.append(count)

@@ -15,7 +15,7 @@ from orchestrator_mcp.domain.run import RunStatus, TaskStatus, Trigger
 from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.errors import Unavailable
 from orchestrator_mcp.store.engine import migrate, open_database
-from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.sql import Slots, SqlStore
 from orchestrator_mcp.store.tables import SCHEMA_VERSION, LogRow, StepRow, TaskRow
 from tests.conftest import log_values, step_values
 
@@ -92,7 +92,7 @@ async def test_a_fire_time_yields_one_run_however_many_stores_race_for_it(
     counts: list[int] = []
 
     async def fire(racer: SqlStore) -> None:
-        counts.append(await racer.fire_due(NOW, plan_one, rows_for, 100))
+        counts.append((await racer.fire_due(NOW, plan_one, rows_for, 100)).queued)
 
     async with anyio.create_task_group() as group:
         for racer in [store, *others]:
@@ -110,7 +110,7 @@ async def test_the_unique_fire_key_drops_a_second_insert_of_the_same_fire_time(s
     await store.insert_task(task_row())
     await store.fire_due(NOW, plan_one, rows_for, 100)
     await store.update_task("task_1", {"next_run_at": NOW})  # as if another process had not seen the move
-    assert await store.fire_due(NOW, plan_one, rows_for, 100) == 0
+    assert (await store.fire_due(NOW, plan_one, rows_for, 100)).queued == 0
     assert len(await store.list_runs(None, "task_1", None, None, 10, None)) == 1
 
 
@@ -155,6 +155,99 @@ async def test_a_claim_brings_each_run_s_task_as_stored_then_and_leaves_deleted_
     assert claim.tasks["task_b"] == await store.get_task("task_b")
     empty = await store.claim(NOW, "inst_1", 10)
     assert (empty.runs, empty.tasks) == ([], {})
+
+
+def rows_under_policy(task: TaskRow, plan: FirePlan) -> list[dict[str, object]]:
+    """`rows_for` under the task's own policy, delayed by the seconds of its `jitter` param."""
+    rows = []
+    for planned in plan.runs:
+        run = new_run(
+            task, Trigger.SCHEDULE, planned.scheduled_for, NOW, Policy.model_validate(task.policy), {}
+        )
+        run.fire_key = planned.fire_key
+        run.not_before = planned.scheduled_for + timedelta(seconds=task.params.get("jitter", 0))
+        rows.append(run.model_dump())
+    return rows
+
+
+async def test_a_fire_with_free_slots_inserts_the_runs_it_can_start_running_best_first(
+    store: SqlStore,
+) -> None:
+    for task_id, priority in (("task_low", 1), ("task_high", 5), ("task_mid", 3)):
+        task = task_row(task_id)
+        task.policy = {"priority": priority, "overlap": "allow"}
+        await store.insert_task(task)
+
+    fired = await store.fire_due(NOW, plan_one, rows_under_policy, 100, Slots("inst_1", 2))
+
+    assert fired.queued == 1
+    started = fired.started.runs
+    assert [run.task_id for run in started] == ["task_high", "task_mid"]
+    for run in started:  # what the engine starts is exactly what is stored
+        stored = await store.get_run(run.id)
+        assert stored is not None and stored.model_dump() == run.model_dump()
+        assert (run.status, run.instance_id, run.started_at) == ("running", "inst_1", NOW)
+    assert sorted(fired.started.tasks) == ["task_high", "task_mid"]
+    for task_id, task in fired.started.tasks.items():
+        stored_task = await store.get_task(task_id)
+        assert stored_task is not None
+        assert (task.pipeline, task.policy, task.title) == (stored_task.pipeline, stored_task.policy, "t")
+    [left] = (await store.claim(NOW, "inst_2", 10)).runs
+    assert left.task_id == "task_low"
+
+
+async def test_a_fire_starts_nothing_while_a_ready_queued_run_waits_for_a_slot(store: SqlStore) -> None:
+    waiting = task_row("task_waiting", None)
+    await store.insert_task(waiting)
+    await store.insert_run(new_run(waiting, Trigger.MANUAL, NOW, NOW, Policy(), {}))
+    await store.insert_task(task_row("task_due"))
+
+    fired = await store.fire_due(NOW, plan_one, rows_for, 100, Slots("inst_1", 10))
+
+    assert (fired.queued, fired.started.runs) == (1, [])
+    claimed = (await store.claim(NOW, "inst_1", 10)).runs
+    assert sorted(run.task_id for run in claimed) == ["task_due", "task_waiting"]
+
+
+def plan_two(task: TaskRow, active: ActiveRuns) -> FirePlan:
+    """Two runs for one fire (as a misfire with run_all makes)."""
+    assert task.next_run_at is not None
+    earlier = task.next_run_at - timedelta(minutes=1)
+    plan = plan_one(task, active)
+    plan.runs.insert(0, PlannedRun(earlier, RunStatus.QUEUED, fire_key(earlier)))
+    return plan
+
+
+async def test_a_fire_leaves_to_the_claim_the_runs_a_claim_would_not_start_at_once(store: SqlStore) -> None:
+    busy = task_row("task_busy")  # exclusive (overlap skip), with a run running
+    await store.insert_task(busy)
+    running = new_run(busy, Trigger.MANUAL, NOW, NOW, Policy(), {})
+    running.status, running.instance_id = "running", "inst_0"
+    await store.insert_run(running)
+    jittered = task_row("task_jittered")
+    jittered.params = {"jitter": 5}
+    await store.insert_task(jittered)
+
+    fired = await store.fire_due(NOW, plan_one, rows_under_policy, 100, Slots("inst_1", 10))
+    assert (fired.queued, fired.started.runs) == (2, [])
+
+    await store.insert_task(task_row("task_two_runs"))  # exclusive, two runs in one fire
+    fired = await store.fire_due(NOW, plan_two, rows_under_policy, 100, Slots("inst_1", 10))
+    assert (fired.queued, fired.started.runs) == (2, [])
+    assert [run.task_id for run in (await store.claim(NOW, "inst_1", 10)).runs] == ["task_two_runs"]
+
+
+async def test_a_run_started_at_a_fire_whose_time_was_taken_already_is_not_started(store: SqlStore) -> None:
+    await store.insert_task(task_row())
+    await store.fire_due(NOW, plan_one, rows_for, 100)
+    [queued] = (await store.claim(NOW, "inst_0", 10)).runs
+    await store.finish_run(queued.id, {"status": "succeeded", "finished_at": NOW}, NOW)
+    await store.update_task("task_1", {"next_run_at": NOW})  # as if another process had not seen the move
+
+    fired = await store.fire_due(NOW, plan_one, rows_for, 100, Slots("inst_1", 10))
+
+    assert (fired.queued, fired.started.runs) == (0, [])
+    assert [run.id for run in await store.list_runs(None, "task_1", None, None, 10, None)] == [queued.id]
 
 
 async def test_an_ended_run_counts_once_and_failures_in_a_row_pause_the_task(store: SqlStore) -> None:
