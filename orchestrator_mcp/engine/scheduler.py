@@ -293,29 +293,19 @@ class Engine:
         Firing is a write transaction, so it is only begun when a (cheaper) read finds something due:
         the loop goes round after every run that ends, mostly with nothing to fire.
         """
-        started: list[Claim] = []
-        taken = 0
-        try:
-            for _ in range(FIRE_ROUNDS):
-                due = await self.store.next_due_at()
-                if due is None or due > now:
-                    return due
-                slots = self._slots(taken)
-                fired = await self.store.fire_due(now, self._plan, self._run_rows, FIRE_BATCH, slots)
-                started.append(fired.started)
-                taken += len(fired.started.runs)
-                if fired.queued:
-                    self._ready.forget()  # runs were queued
-            return now  # bounded: more is due, so the loop comes straight back
-        finally:
-            # Once every round is done: runs started early would hold up the fire times still due.
-            for claim in started:
-                self._start(claim)
+        for _ in range(FIRE_ROUNDS):
+            due = await self.store.next_due_at()
+            if due is None or due > now:
+                return due
+            fired = await self.store.fire_due(now, self._plan, self._run_rows, FIRE_BATCH, self._slots())
+            self._start(fired.started)
+            if fired.queued:
+                self._ready.forget()  # runs were queued
+        return now  # bounded: more is due, so the loop comes straight back
 
-    def _slots(self, taken: int) -> Slots | None:
-        """The run slots this instance has free (`taken` of them already by runs of this fire, not
-        yet started), for a fire to start runs in; None if it takes none."""
-        free = self.settings.max_concurrent_runs - len(self.handles) - taken
+    def _slots(self) -> Slots | None:
+        """The run slots this instance has free, for a fire to start runs in; None if it takes none."""
+        free = self.settings.max_concurrent_runs - len(self.handles)
         if self._stopping or self._runs is None or free <= 0:
             return None
         return Slots(self.instance.id, free)

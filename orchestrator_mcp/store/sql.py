@@ -468,14 +468,18 @@ class SqlStore:
         A fire time yields its run rows and moves the task's `next_run_at` in the same commit, and
         runs are unique on (task, fire key): however many processes race here, one wins each fire.
 
-        With `slots`, runs that a claim would start at once go in already running on that instance
-        (see `_start_at_fire`), which saves a burst of due tasks a second transaction and reading
-        their tasks again; the others stay queued.
+        With `slots`, up to `slots.free` fire times are claimed if that is more, and when they are
+        every one due (none left for a later transaction to weigh against them), the runs a claim
+        would start at once go in already running on that instance (see `_start_at_fire`). A burst
+        of due tasks then needs no second transaction, nor its tasks read again; the rest of its
+        runs stay queued.
         """
+        batch = limit if slots is None else max(limit, slots.free)
 
         def work(conn: Connection) -> Fired:
-            due = conn.execute(self._due_tasks, {"now": now, "limit": limit})
-            tasks = {task.id: task for task in _models(TaskRow, due)}
+            due = list(_models(TaskRow, conn.execute(self._due_tasks, {"now": now, "limit": batch + 1})))
+            whole = len(due) <= batch
+            tasks = {task.id: task for task in due[:batch]}
             active = _active_runs(conn, list(tasks))
             runs: list[dict[str, Any]] = []
             moves: list[dict[str, Any]] = []
@@ -499,7 +503,7 @@ class SqlStore:
                     }
                 )
             starting: list[dict[str, Any]] = []
-            if slots is not None and slots.free > 0 and runs and not _ready_run_waits(conn, now):
+            if slots is not None and whole and runs and not _ready_run_waits(conn, now):
                 starting = _start_at_fire(runs, active, now, slots)
             queued, started = self._insert_fired(conn, runs)
             _MOVE_TASKS.executemany(conn, moves)

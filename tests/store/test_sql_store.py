@@ -196,6 +196,28 @@ async def test_a_fire_with_free_slots_inserts_the_runs_it_can_start_running_best
     assert left.task_id == "task_low"
 
 
+async def test_a_fire_with_more_free_slots_than_its_limit_takes_that_many_fire_times(store: SqlStore) -> None:
+    for n in range(4):
+        await store.insert_task(task_row(f"task_{n}"))
+    fired = await store.fire_due(NOW, plan_one, rows_for, 2, Slots("inst_1", 5))
+    assert (fired.queued, len(fired.started.runs)) == (0, 4)
+    assert await store.next_due_at() == NOW + timedelta(minutes=1)
+
+
+async def test_a_burst_of_more_fire_times_than_slots_is_left_whole_to_the_claim(store: SqlStore) -> None:
+    """Runs due together and waiting for slots start by priority: a fire that cannot take every due
+    fire time (here 2 of 4) starts none, and neither do the fires after it, which find them queued."""
+    for n, priority in enumerate((1, 2, 4, 5)):
+        task = task_row(f"task_{n}")
+        task.policy = {"priority": priority, "overlap": "allow"}
+        await store.insert_task(task)
+    first = await store.fire_due(NOW, plan_one, rows_under_policy, 2, Slots("inst_1", 2))
+    second = await store.fire_due(NOW, plan_one, rows_under_policy, 2, Slots("inst_1", 2))
+    assert [(fired.queued, fired.started.runs) for fired in (first, second)] == [(2, []), (2, [])]
+    claimed = (await store.claim(NOW, "inst_1", 2)).runs
+    assert [run.task_id for run in claimed] == ["task_3", "task_2"]
+
+
 async def test_a_fire_starts_nothing_while_a_ready_queued_run_waits_for_a_slot(store: SqlStore) -> None:
     waiting = task_row("task_waiting", None)
     await store.insert_task(waiting)
