@@ -288,7 +288,8 @@ class Engine:
             group.start_soon(waker)
 
     async def fire_due(self, now: datetime) -> datetime | None:
-        """Turn every due fire time into runs; returns the next fire time due after `now`, if any.
+        """Turn every due fire time into runs, and start those this instance has free slots for
+        (see `SqlStore.fire_due`); returns the next fire time due after `now`, if any.
 
         Firing is a write transaction, so it is only begun when a (cheaper) read finds something due:
         the loop goes round after every run that ends, mostly with nothing to fire.

@@ -888,6 +888,7 @@ def _start_at_fire(
 
 
 def _next_ready(conn: Connection) -> datetime | None:
+    """The earliest `not_before` among queued runs."""
     if conn.dialect.name != "sqlite":
         return _aware(conn.execute(_NEXT_READY).scalar())
     found = _NEXT_READY_SQLITE.first(conn, {})
