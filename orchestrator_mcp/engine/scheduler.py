@@ -305,7 +305,8 @@ class Engine:
         return now  # bounded: more is due, so the loop comes straight back
 
     def _slots(self) -> Slots | None:
-        """The run slots this instance has free, for a fire to start runs in; None if it takes none."""
+        """The run slots this instance has free, for a claim or a fire to start runs in; None if it
+        takes none (stopping, not running, or full)."""
         free = self.settings.max_concurrent_runs - len(self.handles)
         if self._stopping or self._runs is None or free <= 0:
             return None
@@ -348,13 +349,11 @@ class Engine:
 
     async def dispatch(self, now: datetime) -> None:
         """Claim as many ready runs as there are free slots and start them."""
-        if self._stopping or self._runs is None:
-            return
-        free = self.settings.max_concurrent_runs - len(self.handles)
-        if free <= 0 or self._ready.holds(now):  # nothing queued is ready, as last read
+        slots = self._slots()
+        if slots is None or self._ready.holds(now):  # nothing queued is ready, as last read
             return
         self._ready.forget()  # claiming changes the queue
-        self._start(await self.store.claim(now, self.instance.id, free))
+        self._start(await self.store.claim(now, slots.instance_id, slots.free))
 
     def _start(self, claim: Claim) -> None:
         """Execute runs claimed by this instance (their tasks with them)."""
