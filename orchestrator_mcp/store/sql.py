@@ -475,9 +475,10 @@ class SqlStore:
         runs stay queued.
         """
         batch = limit if slots is None else max(limit, slots.free)
+        read = batch if slots is None else batch + 1  # one more tells whether `batch` holds every one due
 
         def work(conn: Connection) -> Fired:
-            due = list(_models(TaskRow, conn.execute(self._due_tasks, {"now": now, "limit": batch + 1})))
+            due = list(_models(TaskRow, conn.execute(self._due_tasks, {"now": now, "limit": read})))
             whole = len(due) <= batch
             tasks = {task.id: task for task in due[:batch]}
             active = _active_runs(conn, list(tasks))
