@@ -22,7 +22,7 @@ from orchestrator_mcp.cursor import decode_cursor, encode_cursor
 from orchestrator_mcp.domain.pipeline import check_pipeline, problems_from_validation
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.problems import Problem
-from orchestrator_mcp.domain.run import RunStatus, TaskStatus, Trigger
+from orchestrator_mcp.domain.run import ErrorType, RunEnd, RunError, RunStatus, TaskStatus, Trigger
 from orchestrator_mcp.domain.schedule import (
     Schedule,
     check_schedule,
@@ -465,10 +465,8 @@ class Orchestrator:
         run = await self.owned_run(who, run_id)
         now = self.clock.now()
         if run.status == RunStatus.QUEUED.value:
-            error = {"step_id": None, "type": "cancelled", "message": "cancelled before it started"}
-            if await self.store.cancel_queued(
-                run_id, {"status": RunStatus.CANCELLED.value, "finished_at": now, "error": error}
-            ):
+            error = RunError(ErrorType.CANCELLED, "cancelled before it started")
+            if await self.store.cancel_queued(run_id, RunEnd(RunStatus.CANCELLED, now, error).columns()):
                 line = log_line(run_id, now, "INFO", "run cancelled before it started")
                 await self.store.append_logs([line])
         elif run.status == RunStatus.RUNNING.value:

@@ -39,7 +39,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
 from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan
-from orchestrator_mcp.domain.run import ACTIVE_RUN_STATUSES, RunStatus, TaskStatus
+from orchestrator_mcp.domain.run import (
+    ACTIVE_RUN_STATUSES,
+    ErrorType,
+    RunEnd,
+    RunError,
+    RunStatus,
+    TaskStatus,
+)
 from orchestrator_mcp.store import notices
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.engine import Database, migrate, open_database
@@ -698,10 +705,8 @@ class SqlStore:
         )
         run_ids: list[str] = await self._column(stmt)
         for run_id in run_ids:
-            error = {"step_id": None, "type": "interrupted", "message": reason}
-            if await self.finish_run(
-                run_id, {"status": RunStatus.INTERRUPTED.value, "finished_at": now, "error": error}, now
-            ):
+            end = RunEnd(RunStatus.INTERRUPTED, now, RunError(ErrorType.INTERRUPTED, reason))
+            if await self.finish_run(run_id, end.columns(), now):
                 await self.append_logs([log_line(run_id, now, "ERROR", reason)])
         return run_ids
 
