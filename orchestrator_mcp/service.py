@@ -32,7 +32,7 @@ from orchestrator_mcp.domain.schedule import (
     schedule_anchor,
     upcoming_fire_times,
 )
-from orchestrator_mcp.engine.events import RunEvent, RunEvents
+from orchestrator_mcp.engine.events import EventStream, RunEvents
 from orchestrator_mcp.engine.scheduler import Engine, new_run
 from orchestrator_mcp.errors import Conflict, InvalidArgument, NotFound
 from orchestrator_mcp.ids import new_id
@@ -397,27 +397,27 @@ class Orchestrator:
         The run is read at the start (not when this call has just `queued` it: it has hardly begun)
         and every 0.25 s (it may execute in another process, or end before the listener is in
         place), not on each step: a read per step would slow the run it waits for. This process's
-        notice that it ended is trusted without a read: it is sent after the run's end is stored."""
+        notice that it ended is trusted without a read: it is sent after the run's end is stored.
+        Progress is read from a bounded stream: a client slow to take it loses intermediate steps,
+        never slows the run."""
         ended = anyio.Event()
 
-        async def on_event(event: RunEvent) -> None:
-            if progress is not None and event.steps_total and (event.steps_done or event.final):
-                await progress(event.steps_done, event.steps_total, event.message)
-            if event.final:
-                ended.set()
+        async def relay(stream: EventStream) -> None:
+            async for event in stream:
+                if progress is not None and event.steps_total and (event.steps_done or event.final):
+                    await progress(event.steps_done, event.steps_total, event.message)
+            ended.set()
 
-        remove = self.events.listen(run_id, on_event)
-        try:
-            with anyio.move_on_after(wait_seconds):
-                if not queued and await self._has_ended(run_id):
-                    return
-                while True:
-                    with anyio.move_on_after(0.25):
-                        await ended.wait()
-                    if ended.is_set() or await self._has_ended(run_id):
-                        return
-        finally:
-            remove()
+        with self.events.stream(run_id) as stream, anyio.move_on_after(wait_seconds):
+            async with anyio.create_task_group() as group:
+                group.start_soon(relay, stream)
+                if queued or not await self._has_ended(run_id):
+                    while not ended.is_set():
+                        with anyio.move_on_after(0.25):
+                            await ended.wait()
+                        if not ended.is_set() and await self._has_ended(run_id):
+                            break
+                group.cancel_scope.cancel()
 
     async def _has_ended(self, run_id: str) -> bool:
         """The run is stored as ended (or is gone)."""

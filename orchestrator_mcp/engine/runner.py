@@ -180,7 +180,7 @@ class Runner:
 
         with anyio.CancelScope(shield=True):
             await through_outages(write, f"the end of run {run.id}")
-        await self.events.publish(RunEvent(run.id, run.owner, message, 0, 0, final=True))
+        self.events.publish(RunEvent(run.id, run.owner, message, 0, 0, final=True))
 
 
 class _Execution:
@@ -247,7 +247,7 @@ class _Execution:
                 await through_outages(write, f"the records of run {self.run_row.id}")
         notices, self.notices = self.notices, []
         for notice in notices:
-            await self.runner.events.publish(notice)
+            self.runner.events.publish(notice)
 
     def new_record(self, step: Step, seq: int, phase: str) -> StepRecord:
         record = StepRecord(run_id=self.run_row.id, seq=seq, step_id=step.id, uses=step.uses, phase=phase)
@@ -464,7 +464,7 @@ class _Execution:
         self.log("INFO" if status is RunStatus.SUCCEEDED else "ERROR", f"run {status.value}")
         end = RunEnd(status, now, error, _ms(now, started), self.done, output)
         await self.flush(end.columns())  # the last records and the run's end: one write
-        await self.runner.events.publish(self.event(f"run {status.value}", final=True))
+        self.runner.events.publish(self.event(f"run {status.value}", final=True))
 
     def tell(self, message: str) -> None:
         """Send a notice about the run once what it tells is stored (after the next write)."""

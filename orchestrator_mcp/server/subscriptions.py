@@ -144,7 +144,7 @@ class ResourceUpdates:
         self._watched.pop(run_id, None)
         self._seen.pop(run_id, None)
 
-    async def on_run_event(self, event: RunEvent) -> None:
+    def on_run_event(self, event: RunEvent) -> None:
         """A RunEvents listener: a run of this process has changed."""
         self.on_run_change(event.run_id, event.owner, event.final)
 
