@@ -44,6 +44,8 @@ run_now, and read results with list_runs / get_run or the run log resource. list
 step can call."""
 
 SECRET_PREFIX = "ORCH_SECRET_"
+COMPLETION_CANDIDATES = 200
+"""The newest ids of the caller's that argument completion chooses from."""
 
 
 def secrets_from(environ: Mapping[str, str]) -> dict[str, str]:
@@ -65,15 +67,21 @@ def catalog_connections(settings: Settings, downstream: list[ServerEntry]) -> li
 
 @dataclass
 class Served:
-    """A server and what the HTTP layer reads beside it: its metrics and, while it runs, its service."""
+    """A server and what the HTTP layer reads beside it: its metrics and, while it runs, its service
+    and its token store."""
 
     mcp: MCPServer[Orchestrator]
     metrics: Metrics
     state: dict[str, Orchestrator] = field(default_factory=dict)
+    tokens: dict[str, TokenStore] = field(default_factory=dict)
 
     def current(self) -> Orchestrator | None:
         """The running service, or None before start-up and after shutdown."""
         return self.state.get("service")
+
+    def token_store(self) -> TokenStore | None:
+        """The running server's tokens, or None before start-up and after shutdown."""
+        return self.tokens.get("store")
 
 
 def create_server(settings: Settings | None = None, clock: Clock | None = None) -> MCPServer[Orchestrator]:
@@ -168,7 +176,7 @@ def build_server(
     register_prompts(mcp)
     register_completions(mcp)
     register_subscriptions(mcp, updates, caller)
-    return Served(mcp, metrics, state)
+    return Served(mcp, metrics, state, tokens)
 
 
 def register_completions(mcp: MCPServer[Orchestrator]) -> None:
@@ -177,17 +185,17 @@ def register_completions(mcp: MCPServer[Orchestrator]) -> None:
     async def complete(
         ctx: ServerRequestContext[Orchestrator], params: types.CompleteRequestParams
     ) -> types.CompleteResult:
-        store = ctx.lifespan_context.store
+        service = ctx.lifespan_context
         prefix = params.argument.value
         values: list[str] = []
         try:
             who = caller(ctx)
         except OrchestratorError:
             return types.CompleteResult(completion=types.Completion(values=[]))
-        if params.argument.name == "task_id" and who.may("tasks:read"):
-            values = [t.id for t in await store.list_tasks(who.sees, None, None, 200, None)]
-        elif params.argument.name == "run_id" and who.may("runs:read"):
-            values = [r.id for r in await store.list_runs(who.sees, None, None, None, 200, None)]
+        if params.argument.name == "task_id":
+            values = [t.id for t in await service.tasks.visible(who, COMPLETION_CANDIDATES)]
+        elif params.argument.name == "run_id":
+            values = [r.id for r in await service.runs.visible(who, COMPLETION_CANDIDATES)]
         matches = [value for value in values if value.startswith(prefix)]
         return types.CompleteResult(
             completion=types.Completion(values=matches[:100], total=len(matches), has_more=len(matches) > 100)

@@ -196,7 +196,7 @@ def register_subscriptions(
         run_id = run_id_of(uri)
         if run_id is not None:
             try:
-                await ctx.lifespan_context.owned_run(caller(ctx), run_id)
+                await ctx.lifespan_context.runs.owned(caller(ctx), run_id)
             except NotFound as error:
                 raise MCPError(types.INVALID_PARAMS, error.message) from error
         updates.subscribe(uri, connection_of(ctx.session))
