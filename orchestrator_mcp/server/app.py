@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 import anyio
 import mcp_types as types
-from mcp.server import ServerRequestContext
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
@@ -27,7 +26,7 @@ from orchestrator_mcp.ratelimit import RateLimiter
 from orchestrator_mcp.server.auth import StoreTokenVerifier
 from orchestrator_mcp.server.calls import ToolCalls
 from orchestrator_mcp.server.client_logs import ClientLogLevels
-from orchestrator_mcp.server.identity import RememberRequest, caller
+from orchestrator_mcp.server.identity import RememberRequest, caller, current_request
 from orchestrator_mcp.server.metrics import Metrics
 from orchestrator_mcp.server.prompts import register_prompts
 from orchestrator_mcp.server.resources import register_resources
@@ -183,22 +182,27 @@ def register_completions(mcp: MCPServer[Orchestrator]) -> None:
     """Complete `task_id` and `run_id` in resource templates and prompts from the caller's own ids."""
 
     async def complete(
-        ctx: ServerRequestContext[Orchestrator], params: types.CompleteRequestParams
-    ) -> types.CompleteResult:
-        service = ctx.lifespan_context
-        prefix = params.argument.value
+        ref: types.PromptReference | types.ResourceTemplateReference,
+        argument: types.CompletionArgument,
+        context: types.CompletionContext | None,
+    ) -> types.Completion:
+        # The SDK hands a completion handler no request context: it is the one RememberRequest kept.
+        ctx = current_request()
+        if ctx is None:
+            return types.Completion(values=[])
+        service: Orchestrator = ctx.lifespan_context
+        prefix = argument.value
         values: list[str] = []
         try:
             who = caller(ctx)
         except OrchestratorError:
-            return types.CompleteResult(completion=types.Completion(values=[]))
-        if params.argument.name == "task_id":
+            return types.Completion(values=[])
+        if argument.name == "task_id":
             values = [t.id for t in await service.tasks.visible(who, COMPLETION_CANDIDATES)]
-        elif params.argument.name == "run_id":
+        elif argument.name == "run_id":
             values = [r.id for r in await service.runs.visible(who, COMPLETION_CANDIDATES)]
         matches = [value for value in values if value.startswith(prefix)]
-        return types.CompleteResult(
-            completion=types.Completion(values=matches[:100], total=len(matches), has_more=len(matches) > 100)
-        )
+        return types.Completion(values=matches[:100], total=len(matches), has_more=len(matches) > 100)
 
-    mcp._lowlevel_server.add_request_handler("completion/complete", types.CompleteRequestParams, complete)
+    # The SDK leaves `completion()` unannotated, hence the ignore; the handler itself is typed.
+    mcp.completion()(complete)  # type: ignore[no-untyped-call]

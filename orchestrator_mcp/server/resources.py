@@ -13,6 +13,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from orchestrator_mcp.errors import NotFound, OrchestratorError
 from orchestrator_mcp.principal import Principal
+from orchestrator_mcp.server import sdk
 from orchestrator_mcp.server.identity import caller, current_caller
 from orchestrator_mcp.service import Orchestrator
 
@@ -120,6 +121,5 @@ def register_resources(mcp: MCPServer[Orchestrator], current: Callable[[], Orche
         ]
         return types.ListResourcesResult(resources=resources)
 
-    mcp._lowlevel_server.add_request_handler(  # the SDK lists only static resources; ours are per principal
-        "resources/list", types.PaginatedRequestParams, list_resources
-    )
+    # The SDK lists only static resources; ours depend on the caller.
+    sdk.add_request_handler(mcp, "resources/list", types.PaginatedRequestParams, list_resources)

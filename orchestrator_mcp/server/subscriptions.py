@@ -32,6 +32,7 @@ from orchestrator_mcp.domain.run import RunStatus
 from orchestrator_mcp.engine.events import RunEvent
 from orchestrator_mcp.errors import NotFound
 from orchestrator_mcp.principal import Principal
+from orchestrator_mcp.server import sdk
 from orchestrator_mcp.server.client_logs import connection_of
 from orchestrator_mcp.service import Orchestrator
 from orchestrator_mcp.store.tables import RunRow
@@ -222,7 +223,7 @@ def register_subscriptions(
             updates.unwatch(uris)
             updates.streams -= 1
 
-    server = mcp._lowlevel_server  # the SDK's MCPServer has no subscribe handlers of its own
-    server.add_request_handler("resources/subscribe", types.SubscribeRequestParams, subscribe)
-    server.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
-    server.add_request_handler("subscriptions/listen", types.SubscriptionsListenRequestParams, listen)
+    # The SDK's MCPServer has no subscribe handlers of its own, and its listen handler is not per owner.
+    sdk.add_request_handler(mcp, "resources/subscribe", types.SubscribeRequestParams, subscribe)
+    sdk.add_request_handler(mcp, "resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
+    sdk.add_request_handler(mcp, "subscriptions/listen", types.SubscriptionsListenRequestParams, listen)
