@@ -16,9 +16,9 @@ from orchestrator_mcp.domain.problems import Problem
 from orchestrator_mcp.domain.schedule import (
     Schedule,
     check_schedule,
-    describe_schedule,
     upcoming_fire_times,
 )
+from orchestrator_mcp.domain.schedule_words import describe_schedule
 from orchestrator_mcp.errors import InvalidArgument
 from orchestrator_mcp.principal import Principal
 from orchestrator_mcp.views import PreviewView, ProblemView, ValidationView

@@ -9,7 +9,8 @@ from typing import Any
 
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import TaskStatus
-from orchestrator_mcp.domain.schedule import Schedule, describe_schedule
+from orchestrator_mcp.domain.schedule import Schedule
+from orchestrator_mcp.domain.schedule_words import describe_schedule
 from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
 from orchestrator_mcp.views import RunErrorView, RunView, StepView, TaskView
