@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import anyio
 
 from orchestrator_mcp.clock import Clock
-from orchestrator_mcp.engine.runner import RunHandle
+from orchestrator_mcp.engine.handle import RunHandle
 from orchestrator_mcp.engine.timing import wait_seconds
 from orchestrator_mcp.store.sql import SqlStore
 

@@ -13,8 +13,9 @@ from anyio.abc import TaskGroup
 
 from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.domain.run import ErrorType, RunEnd, RunError, RunStatus
+from orchestrator_mcp.engine.handle import RunHandle
 from orchestrator_mcp.engine.readings import Readings
-from orchestrator_mcp.engine.runner import RunHandle, Runner
+from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.settings import EngineSettings
 from orchestrator_mcp.engine.timing import wait_seconds
 from orchestrator_mcp.store.outage import through_outages

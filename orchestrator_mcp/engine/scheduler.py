@@ -29,11 +29,12 @@ from orchestrator_mcp.domain.retry import backoff_delay
 from orchestrator_mcp.engine.cancellation import Cancellations
 from orchestrator_mcp.engine.dispatch import Dispatcher
 from orchestrator_mcp.engine.firing import Firing
+from orchestrator_mcp.engine.handle import RunHandle
 from orchestrator_mcp.engine.housekeeping import Retention
 from orchestrator_mcp.engine.instances import Instance, Membership
 from orchestrator_mcp.engine.readings import Reading, Readings
 from orchestrator_mcp.engine.run_rows import new_run, run_values
-from orchestrator_mcp.engine.runner import RunHandle, Runner
+from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.settings import EngineSettings
 from orchestrator_mcp.engine.timing import every, wait_for
 from orchestrator_mcp.store.outage import STORE_RETRY
