@@ -8,10 +8,8 @@ for when writes happen); what expressions read is the run's `RunContext`.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-import anyio
 
 from orchestrator_mcp.catalog import ToolCallError
 from orchestrator_mcp.domain.expressions import ExpressionError, evaluate, is_truthy
@@ -78,13 +76,14 @@ class Execution:
         recorder.tell("run started")
 
         status, error = RunStatus.SUCCEEDED, None
-        limit = anyio.current_time() + self.policy.timeout_seconds  # move_on_after, without its wrapper
-        with anyio.CancelScope(deadline=limit) as deadline, self.handle.scope():
+        # The whole-run limit is on the clock: a manual clock moved past it times the run out.
+        limit = clock.cancel_at(started + timedelta(seconds=self.policy.timeout_seconds))
+        with limit, self.handle.scope():
             status, error = await self.run_steps(self.steps, "main")
         if self.handle.reason is not None:
             status = RunStatus.INTERRUPTED if self.handle.reason == "shutdown" else RunStatus.CANCELLED
             error = self.stop_current(status, ErrorType.CANCELLED, self.handle.reason or "cancelled")
-        elif deadline.cancelled_caught:
+        elif limit.cancelled_caught:
             status = RunStatus.TIMED_OUT
             error = self.stop_current(
                 status,

@@ -1,6 +1,6 @@
-"""Waiting on the injected clock: every wait and deadline of the engine goes through these, so a
-`ManualClock` test moves the engine's time (heartbeats, polls, grace periods, run time limits)
-without waiting for it.
+"""Waiting on the injected clock: every wait of the engine goes through these (and a run's time
+limit through `Clock.cancel_at`), so a `ManualClock` test moves the engine's time (heartbeats,
+polls, grace periods, run time limits) without waiting for it.
 
 The store's outage back-off is the exception (store/outage.py): a database restart takes real time.
 """
@@ -8,8 +8,7 @@ The store's outage back-off is the exception (store/outage.py): a database resta
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,43 +62,3 @@ async def every(clock: Clock, seconds: float, action: Callable[[], Awaitable[Any
                 logger.warning("engine housekeeping (%s) failed again (%s); retrying", name, error)
         else:
             failures = 0
-
-
-class TimeLimit:
-    """A cancel scope that the clock cancels at a deadline (see `time_limit`)."""
-
-    __slots__ = ("scope",)
-
-    def __init__(self) -> None:
-        self.scope = anyio.CancelScope()
-
-    @property
-    def reached(self) -> bool:
-        """True if the deadline cut the block (not if the block ended first)."""
-        return self.scope.cancelled_caught
-
-
-@asynccontextmanager
-async def time_limit(clock: Clock, deadline: datetime) -> AsyncIterator[TimeLimit]:
-    """Run the block until the clock reaches `deadline`, then cancel it (`reached` says so).
-
-    One task sleeps on the clock for the block's whole length: the cost of a limit is one task,
-    whatever the block does inside it."""
-    limit = TimeLimit()
-
-    async def expire() -> None:
-        await clock.sleep_until(deadline)
-        limit.scope.cancel()
-
-    failure: Exception | None = None
-    async with anyio.create_task_group() as timer:
-        timer.start_soon(expire)
-        try:
-            with limit.scope:
-                yield limit
-        except Exception as error:  # raised as it is, not in the group's ExceptionGroup
-            failure = error
-        finally:
-            timer.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
