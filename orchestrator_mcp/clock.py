@@ -30,6 +30,11 @@ class Clock(Protocol):
         """Wait `seconds` of this clock's time. Cancellable."""
         ...
 
+    def cancel_at(self, deadline: datetime) -> anyio.CancelScope:
+        """A cancel scope that this clock cancels once `now() >= deadline` (a time limit on a block
+        that costs no task: `with clock.cancel_at(deadline) as scope:`, then `scope.cancelled_caught`)."""
+        ...
+
 
 class SystemClock:
     """The machine's clock."""
@@ -45,6 +50,10 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(max(seconds, 0.0))
 
+    def cancel_at(self, deadline: datetime) -> anyio.CancelScope:
+        # The event loop's own deadline: the same moment, on its monotonic time.
+        return anyio.CancelScope(deadline=anyio.current_time() + (deadline - self.now()).total_seconds())
+
 
 class ManualClock:
     """A clock that moves only when told to; `advance()` wakes every sleeper whose time has come."""
@@ -54,6 +63,7 @@ class ManualClock:
             raise ValueError("start must be timezone-aware")
         self._now = start.astimezone(UTC)
         self._sleepers: list[tuple[datetime, int, anyio.Event]] = []
+        self._limits: list[tuple[datetime, int, anyio.CancelScope]] = []
         self._counter = itertools.count()
 
     def now(self) -> datetime:
@@ -70,15 +80,25 @@ class ManualClock:
     async def sleep(self, seconds: float) -> None:
         await self.sleep_until(self._now + timedelta(seconds=seconds))
 
+    def cancel_at(self, deadline: datetime) -> anyio.CancelScope:
+        scope = anyio.CancelScope()
+        if deadline <= self._now:
+            scope.cancel()
+        else:
+            heapq.heappush(self._limits, (deadline, next(self._counter), scope))
+        return scope
+
     def set(self, moment: datetime) -> None:
-        """Jump to `moment` (never backwards) and wake the sleepers that are due."""
+        """Jump to `moment` (never backwards), wake the sleepers and cancel the scopes that are due."""
         moment = moment.astimezone(UTC)
         if moment < self._now:
             raise ValueError("a ManualClock never goes backwards")
         self._now = moment
         while self._sleepers and self._sleepers[0][0] <= moment:
             heapq.heappop(self._sleepers)[2].set()
+        while self._limits and self._limits[0][0] <= moment:
+            heapq.heappop(self._limits)[2].cancel()  # a no-op for a scope already left
 
     def advance(self, seconds: float) -> None:
-        """Move forward by `seconds` and wake the sleepers that are due."""
+        """Move forward by `seconds` (see `set`)."""
         self.set(self._now + timedelta(seconds=seconds))

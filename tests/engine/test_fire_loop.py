@@ -18,8 +18,10 @@ from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import Trigger
 from orchestrator_mcp.domain.schedule import Schedule
 from orchestrator_mcp.engine.events import RunEvents
+from orchestrator_mcp.engine.readings import Reading
+from orchestrator_mcp.engine.run_rows import new_run, run_values
 from orchestrator_mcp.engine.runner import Runner
-from orchestrator_mcp.engine.scheduler import Engine, EngineSettings, Reading, new_run, run_values
+from orchestrator_mcp.engine.scheduler import Engine, EngineSettings
 from orchestrator_mcp.store.sql import Claim, Fired, FirePlanner, RunFactory, Slots, SqlStore
 from orchestrator_mcp.store.tables import RunRow, TaskRow
 from tool_catalog import create_core_server
@@ -156,15 +158,15 @@ async def test_a_fire_starts_the_runs_this_instance_has_slots_for_and_queues_the
     async with anyio.create_task_group() as sessions:
         await core.start(sessions)
         async with anyio.create_task_group() as runs:
-            engine._runs = runs
-            assert await engine.fire_due(NOW) == NOW + timedelta(minutes=1)
-            assert len(engine.handles) == 2 and calls.claims == 0  # started without a claim
+            with engine.executing(runs):
+                assert await engine.fire_due(NOW) == NOW + timedelta(minutes=1)
+                assert len(engine.running) == 2 and calls.claims == 0  # started without a claim
         ran = await store.list_runs(None, None, "succeeded", None, 10, None)
         assert len(ran) == 2 and {run.instance_id for run in ran} == {engine.instance.id}
         [queued] = await store.list_runs(None, None, "queued", None, 10, None)
         async with anyio.create_task_group() as runs:
-            engine._runs = runs
-            await engine.dispatch(NOW)  # the third waits for a claim
+            with engine.executing(runs):
+                await engine.dispatch(NOW)  # the third waits for a claim
         core.close()
     ended = await store.get_run(queued.id)
     assert ended is not None and ended.status == "succeeded"
@@ -233,31 +235,31 @@ async def test_claims_are_skipped_while_the_queue_is_known_empty_and_made_after_
 ) -> None:
     engine = engine_on(store)
     async with anyio.create_task_group() as runs:
-        engine._runs = runs
-        await engine.dispatch(NOW)
-        assert await engine._next_deadline(NOW, None) == NOW + timedelta(seconds=1)  # reads: none queued
-        engine._slot_freed()  # a run ended here: the queue is still known empty
-        await engine.dispatch(NOW)
-        assert calls.claims == 1
-        task = interval_task()
-        await store.insert_task(task)
-        await store.insert_run(new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {}))
-        engine.wake(due_times=False)  # what run_now does after queueing
-        await engine.dispatch(NOW)
-        assert calls.claims == 2
-        assert list(engine.handles) != []
-        await engine.stop()
-        runs.cancel_scope.cancel()
+        with engine.executing(runs):
+            await engine.dispatch(NOW)
+            assert await engine.next_deadline(NOW, None) == NOW + timedelta(seconds=1)  # reads: none queued
+            engine.slot_freed()  # a run ended here: the queue is still known empty
+            await engine.dispatch(NOW)
+            assert calls.claims == 1
+            task = interval_task()
+            await store.insert_task(task)
+            await store.insert_run(new_run(task, Trigger.MANUAL, NOW, NOW, Policy(), {}))
+            engine.wake(due_times=False)  # what run_now does after queueing
+            await engine.dispatch(NOW)
+            assert calls.claims == 2
+            assert list(engine.running) != []
+            await engine.stop()
+            runs.cancel_scope.cancel()
 
 
 async def test_a_queued_run_wakes_the_engine_without_forgetting_when_tasks_are_due(store: SqlStore) -> None:
     engine = engine_on(store)
-    assert await engine._fire_if_due(NOW) is None  # read: nothing is due
-    await engine._next_deadline(NOW, None)  # read: nothing is queued
+    assert await engine.fire_if_due(NOW) is None  # read: nothing is due
+    await engine.next_deadline(NOW, None)  # read: nothing is queued
     engine.wake(due_times=False)
-    assert engine._due.holds(NOW) and not engine._ready.holds(NOW) and engine._wake.is_set()
+    assert engine.readings.due.holds(NOW) and not engine.readings.ready.holds(NOW) and engine.woken
     engine.wake()  # a task changed
-    assert not engine._due.holds(NOW)
+    assert not engine.readings.due.holds(NOW)
 
 
 async def test_a_claimed_run_whose_task_is_gone_is_cancelled(store: SqlStore) -> None:
@@ -268,9 +270,9 @@ async def test_a_claimed_run_whose_task_is_gone_is_cancelled(store: SqlStore) ->
     await store.insert_run(run)
     await store.database.write(lambda conn: conn.execute(text("DELETE FROM tasks WHERE id = 'task_1'")))
     async with anyio.create_task_group() as runs:
-        engine._runs = runs
-        await engine.dispatch(NOW)
-        assert list(engine.handles) == [run.id]
+        with engine.executing(runs):
+            await engine.dispatch(NOW)
+            assert list(engine.running) == [run.id]
     ended = await store.get_run(run.id)
     assert ended is not None and ended.status == "cancelled"
     assert ended.error == {"step_id": None, "type": "cancelled", "message": "the task was deleted"}
@@ -306,8 +308,8 @@ async def test_a_crashed_run_is_ended_failed_once_the_database_is_back(
 
     monkeypatch.setattr(store, "finish_run", flaky_finish)
     async with anyio.create_task_group() as runs:
-        engine._runs = runs
-        await engine.dispatch(NOW)
+        with engine.executing(runs):
+            await engine.dispatch(NOW)
     ended = await store.get_run(run.id)
     assert ended is not None and ended.status == "failed" and not outages
     assert ended.error == {
@@ -329,9 +331,9 @@ async def test_a_crash_whose_end_the_store_refuses_is_logged_and_the_engine_goes
 
     monkeypatch.setattr(store, "finish_run", refused)
     async with anyio.create_task_group() as runs:
-        engine._runs = runs
-        await engine.dispatch(NOW)
+        with engine.executing(runs):
+            await engine.dispatch(NOW)
     assert attempts == [run.id]  # not retried: only outages are waited out
     assert f"gave up recording the end of run {run.id}" in caplog.text
     still = await store.get_run(run.id)
-    assert still is not None and still.status == "running" and engine.handles == {}
+    assert still is not None and still.status == "running" and not engine.running

@@ -19,7 +19,8 @@ from orchestrator_mcp.clock import SystemClock
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import Trigger
 from orchestrator_mcp.engine.events import RunEvent, RunEvents
-from orchestrator_mcp.engine.runner import RunHandle, Runner, StepRecord
+from orchestrator_mcp.engine.records import StepRecord
+from orchestrator_mcp.engine.runner import RunHandle, Runner
 from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import LogRow, LogValues, RunRow, StepRow, StepValues, TaskRow, log_line

@@ -1,0 +1,83 @@
+"""What a run's expressions and templates read, and the few ways a run changes it.
+
+The names they see: `params`, `vars` (what steps saved with `save_as`), `steps` (each ended step's
+status, result and error), `run`, `task`, `now` (when the current step began), `secrets`, and, in
+`on_failure` steps only, `error` (why the run failed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orchestrator_mcp.domain.run import RunError
+from orchestrator_mcp.store.tables import RunRow, TaskRow
+from orchestrator_mcp.timefmt import rfc3339
+
+
+@dataclass(slots=True)
+class RunContext:
+    """One run's context; `as_expression_input()` is what its expressions are evaluated against."""
+
+    params: dict[str, Any]
+    run: dict[str, Any]
+    task: dict[str, Any]
+    secrets: Mapping[str, str]
+    vars: dict[str, Any] = field(default_factory=dict)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    now: str | None = None
+    """When the current step began (RFC 3339); unset until the first step."""
+    error: dict[str, Any] | None = None
+    failed: bool = False
+    """True once `set_error` was called: `error` is then seen (even when None)."""
+
+    @classmethod
+    def of(cls, run: RunRow, task: TaskRow, secrets: Mapping[str, str]) -> RunContext:
+        """The context a run of `task` starts with."""
+        return cls(
+            params=run.params,
+            run={
+                "id": run.id,
+                "task_id": run.task_id,
+                "trigger": run.trigger,
+                "scheduled_for": rfc3339(run.scheduled_for),
+                "attempt": run.attempt,
+            },
+            task={"id": task.id, "title": task.title},
+            secrets=secrets,
+        )
+
+    def step_began(self, now: datetime) -> None:
+        """A step begins (or is skipped) at `now`: what `now` says from here on."""
+        self.now = rfc3339(now)
+
+    def step_ended(self, step_id: str, status: str, result: Any = None, error: str | None = None) -> None:
+        """What `steps.<id>` says of a step that ended (succeeded, failed, skipped, cut)."""
+        self.steps[step_id] = {"status": status, "result": result, "error": error}
+
+    def save(self, name: str, value: Any) -> None:
+        """A step's `save_as`: `vars.<name>` is its result."""
+        self.vars[name] = value
+
+    def set_error(self, error: RunError | None) -> None:
+        """Why the run failed, for its `on_failure` steps."""
+        self.error = None if error is None else error.as_json()
+        self.failed = True
+
+    def as_expression_input(self) -> dict[str, Any]:
+        """The mapping expressions and templates read (sharing `vars` and `steps`, not copies)."""
+        names: dict[str, Any] = {
+            "params": self.params,
+            "vars": self.vars,
+            "steps": self.steps,
+            "run": self.run,
+            "task": self.task,
+            "secrets": self.secrets,
+        }
+        if self.now is not None:
+            names["now"] = self.now
+        if self.failed:
+            names["error"] = self.error
+        return names
