@@ -132,7 +132,7 @@ class Runs:
                     while not ended.is_set():
                         with anyio.move_on_after(poll_seconds):
                             await ended.wait()
-                        if ended.is_set() or run_id in self.engine.handles:
+                        if ended.is_set() or run_id in self.engine.running:
                             continue
                         if await self._has_ended(run_id):
                             break

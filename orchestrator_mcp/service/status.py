@@ -118,7 +118,7 @@ class Status:
         return {
             "ok": alive,
             "last_loop_at": rfc3339(last) if last else None,
-            "running_runs": len(self.engine.handles),
+            "running_runs": len(self.engine.running),
         }
 
     def catalog_health(self) -> dict[str, Any]:
