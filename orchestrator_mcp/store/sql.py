@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -37,9 +36,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
-from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan
+from orchestrator_mcp.domain.firing import ActiveRuns
 from orchestrator_mcp.domain.run import ACTIVE_RUN_STATUSES, RunStatus, TaskStatus
 from orchestrator_mcp.store import notices
+
+# Re-exported: their home is store.base, but other modules still import them from here.
+from orchestrator_mcp.store.base import Claim as Claim
+from orchestrator_mcp.store.base import Fired as Fired
+from orchestrator_mcp.store.base import FirePlanner as FirePlanner
+from orchestrator_mcp.store.base import Progress as Progress
+from orchestrator_mcp.store.base import RunFactory as RunFactory
+from orchestrator_mcp.store.base import Slots as Slots
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.engine import Database, migrate, open_database
 from orchestrator_mcp.store.group_commit import GroupCommit
@@ -137,53 +144,6 @@ _NEXT_READY_SQLITE = DirectStatement(
 )
 """SQLite's planner, without statistics, takes ix_runs_ready for `status = 'queued'` and reads every
 queued run (10 ms with 80,000 queued); the partial index answers from its first entry."""
-
-FirePlanner = Callable[[TaskRow, ActiveRuns], FirePlan]
-"""Given a due task and its active runs, decide the fire (pure; see domain.firing)."""
-RunFactory = Callable[[TaskRow, FirePlan], list[dict[str, Any]]]
-"""Turn a plan into run rows to insert."""
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """Runs claimed in one transaction, and their tasks as stored then."""
-
-    runs: list[RunRow]
-    tasks: dict[str, TaskRow]
-    """By id; a task deleted since its run was queued is missing (the run is then cancelled)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Slots:
-    """Run slots free on an instance: a fire may start that many of its runs there at once."""
-
-    instance_id: str
-    free: int
-
-
-@dataclass(frozen=True, slots=True)
-class Fired:
-    """What one firing transaction did."""
-
-    queued: int
-    """Runs it left queued, for a claim."""
-    started: Claim
-    """Runs it inserted already running on the instance given `Slots` (see `SqlStore.fire_due`),
-    with their tasks as read by the fire (the definition as stored; `next_run_at` and the counters as
-    they were before the fire)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """What one run asks to store at once: step rows, log lines, run fields (all as column values),
-    and, at its end, its final fields (`end`, with `finished_at`: see `SqlStore.record_progress`)."""
-
-    run_id: str
-    steps: Sequence[StepValues]
-    logs: Sequence[LogValues]
-    run_values: dict[str, Any] | None
-    end: dict[str, Any] | None = None
-
 
 ItemT = TypeVar("ItemT")
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, exc, insert, select
 from orchestrator_mcp.domain.policy import OverlapPolicy, Policy
 from orchestrator_mcp.domain.run import Trigger
 from orchestrator_mcp.engine.scheduler import new_run
+from orchestrator_mcp.store.base import Claim
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.sql import (
     _LOG_INSERT,
@@ -21,7 +22,6 @@ from orchestrator_mcp.store.sql import (
     ONE_BY_ONE,
     RUNS,
     TASKS,
-    Claim,
     SqlStore,
     _add_run_to_counters,
     _end_active_run,
