@@ -6,10 +6,10 @@ from typing import Any
 
 import anyio
 from sqlalchemy import Connection, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestrator_mcp.store import notices
 from orchestrator_mcp.store.engine import Database
+from orchestrator_mcp.store.sql import dialect
 from orchestrator_mcp.store.sql.rows import ModelT, models
 
 
@@ -32,7 +32,7 @@ class SqlBase:
 
         On SQLite there are none (processes poll the file): this just waits to be cancelled.
         """
-        if self._dialect != "postgresql":
+        if self._dialect != dialect.POSTGRESQL:
             await anyio.sleep_forever()
         await notices.listen(notices.listener_dsn(self.database.url), on_notice)
 
@@ -47,8 +47,7 @@ class SqlBase:
 
     def _notify(self, conn: Connection, topic: str, subject: str) -> None:
         """Tell the other instances (PostgreSQL) once this transaction commits; SQLite ones poll."""
-        if self._dialect == "postgresql":
-            notices.notify(conn, topic, subject)
+        dialect.notify(self._dialect, conn, topic, subject)
 
     def _insert(self, table: Table) -> Any:
-        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+        return dialect.insert_for(self._dialect, table)

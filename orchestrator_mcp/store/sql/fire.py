@@ -14,7 +14,7 @@ from orchestrator_mcp.domain.run import RunStatus, TaskStatus
 from orchestrator_mcp.store.base import Claim, Fired, FirePlanner, RunFactory, Slots
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.sql.core import SqlBase
-from orchestrator_mcp.store.sql.dialect import next_ready
+from orchestrator_mcp.store.sql.dialect import POSTGRESQL, next_ready, skip_locked
 from orchestrator_mcp.store.sql.rows import aware, chunks, models
 from orchestrator_mcp.store.sql.statements import ACTIVE_COUNTS, IN_CHUNK, MOVE_TASKS, NEXT_DUE, RUNS, TASKS
 from orchestrator_mcp.store.tables import RunRow, TaskRow, from_row
@@ -112,9 +112,7 @@ class FireMixin(SqlBase):
             .order_by(TASKS.c.next_run_at)
             .limit(bindparam("limit"))
         )
-        if self._dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        return stmt
+        return skip_locked(self._dialect, stmt)
 
     @functools.cached_property
     def _insert_runs(self) -> DirectStatement:
@@ -131,7 +129,7 @@ class FireMixin(SqlBase):
         queued, running = RunStatus.QUEUED.value, RunStatus.RUNNING.value
         if not runs:
             return 0, set()
-        if self._dialect == "postgresql":  # an executemany's row count is not reliable there
+        if self._dialect == POSTGRESQL:  # an executemany's row count is not reliable there
             inserted = list(conn.execute(self._insert_runs_returning, runs))
             started = {run_id for run_id, status in inserted if status == running}
             return [status for _, status in inserted].count(queued), started

@@ -12,7 +12,13 @@ from sqlalchemy import Connection, bindparam, delete, func, or_, select
 from orchestrator_mcp.domain.run import RunStatus
 from orchestrator_mcp.store.base import Claim
 from orchestrator_mcp.store.direct import DirectStatement
-from orchestrator_mcp.store.sql.dialect import ONE_BY_ONE, lock_idle_tasks, next_ready
+from orchestrator_mcp.store.sql.dialect import (
+    POSTGRESQL,
+    lock_idle_tasks,
+    next_ready,
+    one_by_one,
+    skip_locked,
+)
 from orchestrator_mcp.store.sql.journal import JournalMixin
 from orchestrator_mcp.store.sql.rows import chunks, fetch_one, models
 from orchestrator_mcp.store.sql.statements import (
@@ -48,9 +54,7 @@ class QueueMixin(JournalMixin):
             .order_by(RUNS.c.priority.desc(), RUNS.c.scheduled_for, RUNS.c.id)
             .limit(bindparam("candidates"))
         )
-        if self._dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True, of=RUNS)
-        return DirectStatement(stmt)
+        return DirectStatement(skip_locked(self._dialect, stmt, of=RUNS))
 
     async def claim(self, now: datetime, instance_id: str, limit: int) -> Claim:
         """Mark up to `limit` ready queued runs `running` on this instance, best first, and read their
@@ -65,7 +69,7 @@ class QueueMixin(JournalMixin):
         def work(conn: Connection) -> Claim:
             candidates = self._claimable.all(conn, {"now": now, "candidates": limit * 4})
             idle: set[str] | None = None
-            if self._dialect == "postgresql":
+            if self._dialect == POSTGRESQL:
                 idle = lock_idle_tasks(conn, {task_id for _, task_id, exclusive in candidates if exclusive})
             chosen: list[str] = []
             exclusive_started: set[str] = set()
@@ -151,7 +155,7 @@ class QueueMixin(JournalMixin):
 def _start_runs(conn: Connection, chosen: list[str], now: datetime, instance_id: str) -> list[RunRow]:
     """Mark these queued runs running on the instance; returns them, in the order of `chosen`."""
     params = {"now": now, "instance": instance_id}
-    if conn.dialect.name == "sqlite" and len(chosen) <= ONE_BY_ONE:
+    if one_by_one(conn, len(chosen)):
         started = (fetch_one(conn, START_RUN, RunRow, params | {"run_key": run_id}) for run_id in chosen)
         return [run for run in started if run is not None]
     rank = {run_id: index for index, run_id in enumerate(chosen)}
@@ -163,7 +167,7 @@ def _tasks_by_id(conn: Connection, task_ids: set[str]) -> dict[str, TaskRow]:
     """These tasks by id (those that still exist): one direct read each for a few on SQLite (see
     `ONE_BY_ONE`), otherwise one query per chunk of ids."""
     found: dict[str, TaskRow] = {}
-    if conn.dialect.name == "sqlite" and len(task_ids) <= ONE_BY_ONE:
+    if one_by_one(conn, len(task_ids)):
         for task_id in task_ids:
             if (task := fetch_one(conn, TASK_BY_ID, TaskRow, {"id": task_id})) is not None:
                 found[task_id] = task

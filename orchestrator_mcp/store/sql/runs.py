@@ -9,7 +9,7 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 
 from orchestrator_mcp.domain.run import RunStatus
 from orchestrator_mcp.store.sql.core import SqlBase
-from orchestrator_mcp.store.sql.dialect import ended_since
+from orchestrator_mcp.store.sql.dialect import SQLITE, ended_since
 from orchestrator_mcp.store.sql.rows import fetch_one
 from orchestrator_mcp.store.sql.statements import ACTIVE, RUN_BY_ID, RUN_INSERT, RUNS
 from orchestrator_mcp.store.tables import RunRow
@@ -71,7 +71,7 @@ class RunsMixin(SqlBase):
 
     async def run_stats(self, owner: str | None, since: datetime) -> dict[str, tuple[int, float | None]]:
         """Count and mean duration of runs finished since `since`, by status."""
-        stmt = ended_since(self._dialect == "sqlite", owner is not None)
+        stmt = ended_since(self._dialect == SQLITE, owner is not None)
         params = {"since": since, "owner": owner}
         return await self.database.read(
             lambda conn: {status: (int(count), avg) for status, count, avg in conn.execute(stmt, params)}
