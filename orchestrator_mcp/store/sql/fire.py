@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from orchestrator_mcp.domain.firing import ActiveRuns
+from orchestrator_mcp.domain.queueing import sort_in_start_order
 from orchestrator_mcp.domain.run import RunStatus, TaskStatus
+from orchestrator_mcp.domain.task_state import status_after_fire
 from orchestrator_mcp.store.base import Claim, Fired, FirePlanner, RunFactory, Slots
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.sql.core import SqlBase
@@ -61,11 +63,7 @@ class FireMixin(SqlBase):
                 runs += rows
                 if plan.cancel_active:
                     self._cancel_active(conn, task.id, now, exclude={row["id"] for row in rows})
-                status = TaskStatus(task.status)
-                if plan.completed:
-                    status = TaskStatus.COMPLETED
-                elif plan.broken is not None:
-                    status = TaskStatus.PAUSED
+                status = status_after_fire(TaskStatus(task.status), plan)
                 moves.append(
                     {
                         "task_key": task.id,
@@ -148,7 +146,8 @@ def _start_at_fire(
     runs: list[dict[str, Any]], active: dict[str, ActiveRuns], now: datetime, slots: Slots
 ) -> list[dict[str, Any]]:
     """The queued runs of a fire that a claim right after it would start, marked running on the
-    instance of `slots` (the rows are changed in place); at most `slots.free`, best first.
+    instance of `slots` (the rows are changed in place); at most `slots.free`, best first (in
+    `RUN_START_ORDER`, domain.queueing, as the claim orders them).
 
     Called only when no other queued run is ready, so these are all a claim would see: runs whose
     `not_before` has passed (no jitter left), and of an exclusive task only its one run of this fire
@@ -163,7 +162,7 @@ def _start_at_fire(
         return not row["exclusive"] or (per_task[task_id] == 1 and not active.get(task_id, ActiveRuns()).any)
 
     chosen = [row for row in ready if may_start(row)]
-    chosen.sort(key=lambda row: (-row["priority"], row["scheduled_for"], row["id"]))
+    sort_in_start_order(chosen)
     starting = chosen[: slots.free]
     for row in starting:
         row.update(status=RunStatus.RUNNING.value, started_at=now, instance_id=slots.instance_id)

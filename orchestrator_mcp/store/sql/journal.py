@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from orchestrator_mcp.domain.run import RunStatus, TaskStatus
+from orchestrator_mcp.domain.task_state import is_counted, pause_threshold, status_after_run
 from orchestrator_mcp.store.base import Progress
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.engine import Database
@@ -127,7 +128,7 @@ def _end_run(conn: Connection, run_id: str, values: dict[str, Any], now: datetim
         return False
     task_id, started_at = ended
     status = RunStatus(values["status"])
-    if status is not RunStatus.SKIPPED:
+    if is_counted(status):
         _count_run(conn, task_id, started_at or now, status, now)
     return True
 
@@ -135,8 +136,9 @@ def _end_run(conn: Connection, run_id: str, values: dict[str, Any], now: datetim
 def _count_run(
     conn: Connection, task_id: str, last_run_at: datetime, status: RunStatus, now: datetime
 ) -> None:
-    """Add an ended run to its task's counters (in SQL: no read first), pausing the task when
-    `pause_after_failures` failures in a row are reached."""
+    """Add an ended run to its task's counters (in SQL: no read first), then, for a failure, apply
+    `status_after_run` (domain.task_state: the task's `pause_after_failures` failures in a row pause
+    it) to what that UPDATE returned: a second statement only when the task is paused."""
     failed = status.is_failure
     params = {
         "task_key": task_id,
@@ -147,9 +149,8 @@ def _count_run(
     counted = add_run_to_counters(failed).first(conn, params)
     if counted is None or not failed:
         return
-    failures, policy, task_status = counted
-    limit = (policy or {}).get("pause_after_failures")
-    if limit and failures >= limit and task_status == TaskStatus.ACTIVE.value:
-        conn.execute(
-            update(TASKS).where(TASKS.c.id == task_id).values(status=TaskStatus.PAUSED.value, updated_at=now)
-        )
+    failures, policy, stored = counted
+    current = TaskStatus(stored)
+    after = status_after_run(current, failures, pause_threshold(policy))
+    if after is not current:
+        conn.execute(update(TASKS).where(TASKS.c.id == task_id).values(status=after.value, updated_at=now))

@@ -26,6 +26,7 @@ from orchestrator_mcp.store.sql.statements import (
     IN_CHUNK,
     LOGS,
     RUNS,
+    START_ORDER,
     START_RUN,
     START_RUNS,
     STEPS,
@@ -51,7 +52,7 @@ class QueueMixin(JournalMixin):
             select(RUNS.c.id, RUNS.c.task_id, RUNS.c.exclusive)
             .where(RUNS.c.status == RunStatus.QUEUED.value, RUNS.c.not_before <= bindparam("now"))
             .where(or_(RUNS.c.exclusive.is_(False), ~busy))
-            .order_by(RUNS.c.priority.desc(), RUNS.c.scheduled_for, RUNS.c.id)
+            .order_by(*START_ORDER)
             .limit(bindparam("candidates"))
         )
         return DirectStatement(skip_locked(self._dialect, stmt, of=RUNS))
@@ -61,7 +62,7 @@ class QueueMixin(JournalMixin):
         tasks as stored at the claim, in the same transaction (what the engine needs to start them).
 
         Ready: `not_before` has passed, and for an exclusive task no other run of it is running.
-        Order: priority (high first), then `scheduled_for`.
+        Order: `RUN_START_ORDER` (domain.queueing): priority (high first), then `scheduled_for`.
         """
         if limit <= 0:
             return Claim([], {})

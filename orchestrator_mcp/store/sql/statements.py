@@ -11,8 +11,9 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, literal_column, select, update
 
+from orchestrator_mcp.domain.queueing import RUN_START_ORDER
 from orchestrator_mcp.domain.run import ACTIVE_RUN_STATUSES, RunStatus, TaskStatus
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.tables import IdempotencyRow, InstanceRow, LogRow, RunRow, StepRow, TaskRow
@@ -27,6 +28,10 @@ INSTANCES: Table = InstanceRow.__table__  # type: ignore[attr-defined]
 ACTIVE = [status.value for status in ACTIVE_RUN_STATUSES]
 IN_CHUNK = 500
 """Ids per `IN (...)` list (well under SQLite's bound-parameter limit)."""
+START_ORDER: list[ColumnElement[Any]] = [
+    RUNS.c[name].desc() if descending else RUNS.c[name] for name, descending in RUN_START_ORDER
+]
+"""`RUN_START_ORDER` (domain.queueing) as an ORDER BY of runs: the claim's."""
 
 START_RUNS = (
     update(RUNS)
@@ -131,6 +136,7 @@ def add_run_to_counters(failed: bool) -> DirectStatement:
             last_run_at=bindparam("new_last_run_at"),
             last_run_status=bindparam("new_last_run_status"),
         )
+        # What domain.task_state.status_after_run needs (the stored policy, for its pause threshold).
         .returning(TASKS.c.consecutive_failures, TASKS.c.policy, TASKS.c.status)
     )
     return DirectStatement(counters)
