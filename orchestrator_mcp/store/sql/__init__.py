@@ -8,10 +8,16 @@ run or run's steps) go straight to sqlite3's cursor (see store.direct). Writes o
 upgrading a read lock) and are serialised inside the process, so a tool call never meets "database
 is locked": it waits its turn, up to the busy timeout.
 
-The store is composed of one part per kind of state (each a mixin over `SqlBase`, which holds the
-`Database`): tasks, runs, fire, queue, journal, instances, idempotency; the tables and prebuilt
-statements are in `statements`, the SQLite/PostgreSQL differences in `dialect`. It satisfies every
-protocol of store.base.
+`SqlStore` is composed of one part per kind of state, each a mixin over `SqlBase` (core.py, which
+holds the `Database`), and is every protocol of store.base:
+
+- `TaskStore`: tasks.py (tasks) and runs.py (runs queued by hand, read, listed, counted),
+- `RunQueue`: fire.py (due tasks into runs) and queue.py (claims, the loop's upkeep),
+- `RunJournal`: journal.py (a run's writes and reads; `get_run` from runs.py),
+- `InstanceRegistry`: instances.py; `IdempotencyStore`: idempotency.py; `ping`, `listen`, `close`: core.py.
+
+The tables and the statements built once are in statements.py, the SQLite/PostgreSQL differences
+in dialect.py, row-to-object helpers in rows.py.
 """
 
 from __future__ import annotations
