@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from orchestrator_mcp.domain.policy import RUN_ALL_CAP, MisfirePolicy, OverlapPolicy, Policy
-from orchestrator_mcp.domain.run import RunStatus
+from orchestrator_mcp.domain.run import ErrorType, RunError, RunStatus
 from orchestrator_mcp.domain.schedule import (
     Schedule,
     count_fire_times_between,
@@ -33,8 +33,8 @@ class PlannedRun:
     scheduled_for: datetime
     status: RunStatus
     fire_key: str
-    reason: str | None = None
-    error_type: str | None = None
+    skipped: RunError | None = None
+    """Why the fire time is not run (a `skipped` run's error)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,7 @@ def _overlap(overlap: OverlapPolicy, moment: datetime, active: ActiveRuns, plan:
         if overlap is OverlapPolicy.BUFFER_ONE
         else "the previous run of this task was still active (overlap policy skip)"
     )
-    return PlannedRun(moment, RunStatus.SKIPPED, key, reason, "overlap")
+    return PlannedRun(moment, RunStatus.SKIPPED, key, RunError(ErrorType.OVERLAP, reason))
 
 
 def _misfire(
@@ -123,7 +123,12 @@ def _misfire(
             f"while no server was running (misfire policy {policy.misfire.value}, "
             f"grace {policy.misfire_grace_seconds}s)"
         )
-        plan.runs.insert(0, PlannedRun(due, RunStatus.SKIPPED, "missed:" + fire_key(due), message, "misfire"))
+        plan.runs.insert(
+            0,
+            PlannedRun(
+                due, RunStatus.SKIPPED, "missed:" + fire_key(due), RunError(ErrorType.MISFIRE, message)
+            ),
+        )
     return plan
 
 

@@ -67,7 +67,6 @@ __all__ = [
     "apply_jitter",
     "check_schedule",
     "count_fire_times_between",
-    "describe_schedule",
     "fire_times_between",
     "first_fire_time",
     "next_fire_time",
@@ -408,52 +407,5 @@ def check_schedule(schedule: Schedule, now: datetime) -> list[Problem]:
     return problems
 
 
-# --- description -----------------------------------------------------------------------------
-
-
 def _rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _describe_expr(schedule: Schedule, zone: ZoneInfo) -> str:
-    if schedule.kind == ScheduleKind.ONCE:
-        return f"Once at {schedule_text.wall_text(wall_time(once_instant(schedule.expr, zone), zone))}"
-    if schedule.kind == ScheduleKind.INTERVAL:
-        step = parse_duration(schedule.expr)
-        return schedule_text.describe_interval(step.days, step.seconds)
-    if schedule.kind == ScheduleKind.CRON:
-        return schedule_text.describe_cron(compile_cron(schedule.expr).expr)
-    compile_rule(schedule.expr, zone.key, datetime(2000, 1, 1))  # validates what the words leave out
-    spec = schedule_text.parse_rule_text(schedule.expr)
-    until = wall_time(spec.until, zone) if spec.until else None
-    return schedule_text.describe_rrule(
-        dict(spec.params), wall_time(spec.dtstart, zone) if spec.dtstart else None, until
-    )
-
-
-def describe_schedule(schedule: Schedule) -> str:
-    """A sentence for people: "At 09:00, Monday through Friday (Europe/Paris)", "Every 15 minutes".
-
-    Bounds are appended as "from ... until ..." on the schedule's wall clock, followed by the zone
-    (left out for an hours/minutes/seconds interval without bounds). Never raises: an invalid schedule
-    is described by its kind and expression.
-    """
-    if schedule.kind == ScheduleKind.MANUAL:
-        return "Manually (run_now only)"
-    zone = _zone(schedule.timezone)
-    try:
-        if zone is None:
-            raise ValueError(schedule.timezone)
-        words = _describe_expr(schedule, zone)
-    except (ValueError, KeyError, IndexError):
-        return f"Invalid {schedule.kind.value} schedule '{schedule.expr}' ({schedule.timezone})"
-    bounds = [
-        f"{word} {schedule_text.wall_text(wall_time(bound, zone))}"
-        for word, bound in (("from", schedule.start_at), ("until", schedule.end_at))
-        if bound is not None
-    ]
-    if bounds:
-        words += ", " + " ".join(bounds)
-    if bounds or schedule.kind != ScheduleKind.INTERVAL or parse_duration(schedule.expr).days:
-        words += f" ({schedule.timezone})"
-    return words

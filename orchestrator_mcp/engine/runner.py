@@ -27,7 +27,7 @@ from orchestrator_mcp.domain.pipeline import Step, check_arguments
 from orchestrator_mcp.domain.problems import join_path
 from orchestrator_mcp.domain.redaction import Redactor
 from orchestrator_mcp.domain.retry import FailureKind, backoff_delay, should_retry
-from orchestrator_mcp.domain.run import RunStatus, StepStatus
+from orchestrator_mcp.domain.run import ErrorType, RunEnd, RunError, RunStatus, StepStatus
 from orchestrator_mcp.domain.templating import TemplateError, render
 from orchestrator_mcp.engine.events import RunEvent, RunEvents
 from orchestrator_mcp.engine.plans import Plan, PlanCache
@@ -81,7 +81,7 @@ class RunHandle:
 class StepFailed(Exception):
     """A step ended in failure; `kind` is the error type stored on the run."""
 
-    def __init__(self, kind: str, message: str, status: StepStatus = StepStatus.FAILED) -> None:
+    def __init__(self, kind: ErrorType, message: str, status: StepStatus = StepStatus.FAILED) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -156,32 +156,31 @@ class Runner:
         Never raises for a run's failure.
         """
         if task is None:
-            await self._finish_without_steps(run, RunStatus.CANCELLED, "cancelled", "the task was deleted")
+            await self._finish_without_steps(
+                run, RunStatus.CANCELLED, ErrorType.CANCELLED, "the task was deleted"
+            )
             return
         try:
             plan = self.plans.get(task)
         except ValueError as error:  # a stored pipeline that no longer parses
-            await self._finish_without_steps(run, RunStatus.FAILED, "invalid_pipeline", str(error))
+            await self._finish_without_steps(run, RunStatus.FAILED, ErrorType.INVALID_PIPELINE, str(error))
             return
         await _Execution(self, run, task, plan, handle).run()
 
-    async def _finish_without_steps(self, run: RunRow, status: RunStatus, kind: str, message: str) -> None:
+    async def _finish_without_steps(
+        self, run: RunRow, status: RunStatus, kind: ErrorType, message: str
+    ) -> None:
         """End a run that starts no step: its end and its one log line are one write, waited through
         a database restart like every other write of a run."""
         now = self.clock.now()
-        end = {
-            "status": status.value,
-            "finished_at": now,
-            "duration_ms": 0,
-            "error": {"step_id": None, "type": kind, "message": message},
-        }
+        end = RunEnd(status, now, RunError(kind, message), duration_ms=0).columns()
 
         async def write() -> None:
             await self.store.record_progress(run.id, [], [log_line(run.id, now, "ERROR", message)], None, end)
 
         with anyio.CancelScope(shield=True):
             await through_outages(write, f"the end of run {run.id}")
-        await self.events.publish(RunEvent(run.id, run.owner, message, 0, 0, final=True))
+        self.events.publish(RunEvent(run.id, run.owner, message, 0, 0, final=True))
 
 
 class _Execution:
@@ -248,7 +247,7 @@ class _Execution:
                 await through_outages(write, f"the records of run {self.run_row.id}")
         notices, self.notices = self.notices, []
         for notice in notices:
-            await self.runner.events.publish(notice)
+            self.runner.events.publish(notice)
 
     def new_record(self, step: Step, seq: int, phase: str) -> StepRecord:
         record = StepRecord(run_id=self.run_row.id, seq=seq, step_id=step.id, uses=step.uses, phase=phase)
@@ -277,16 +276,18 @@ class _Execution:
             status, error = await self.run_steps(self.steps, "main")
         if self.handle.reason is not None:
             status = RunStatus.INTERRUPTED if self.handle.reason == "shutdown" else RunStatus.CANCELLED
-            error = self.stop_current(status, "cancelled", self.handle.reason or "cancelled")
+            error = self.stop_current(status, ErrorType.CANCELLED, self.handle.reason or "cancelled")
         elif deadline.cancelled_caught:
             status = RunStatus.TIMED_OUT
             error = self.stop_current(
-                status, "run_timeout", f"the run exceeded its time limit of {self.policy.timeout_seconds}s"
+                status,
+                ErrorType.RUN_TIMEOUT,
+                f"the run exceeded its time limit of {self.policy.timeout_seconds}s",
             )
         self.skip_rest(error)
 
         if status in (RunStatus.FAILED, RunStatus.TIMED_OUT) and self.handlers:
-            self.context["error"] = error
+            self.context["error"] = None if error is None else error.as_json()
             self.log("WARNING", f"running {len(self.handlers)} on_failure step(s)")
             handlers = [
                 self.new_record(step, len(self.steps) + i, "on_failure")
@@ -296,7 +297,7 @@ class _Execution:
             with self.handle.scope():
                 await self.run_steps(self.handlers, "on_failure")
             if self.handle.reason is not None:
-                self.stop_current(RunStatus.CANCELLED, "cancelled", self.handle.reason or "cancelled")
+                self.stop_current(RunStatus.CANCELLED, ErrorType.CANCELLED, self.handle.reason or "cancelled")
             self.skip_rest(error)
 
         output = None
@@ -306,7 +307,7 @@ class _Execution:
                 status = RunStatus.FAILED
         await self.finish(status, error, output, started)
 
-    def stop_current(self, status: RunStatus, kind: str, message: str) -> dict[str, Any]:
+    def stop_current(self, status: RunStatus, kind: ErrorType, message: str) -> RunError:
         """Mark the step in flight (if any) as cut by cancellation or the run's time limit."""
         record = self.current
         step_id = None
@@ -323,10 +324,10 @@ class _Execution:
                 "error": message,
             }
         self.log("ERROR", message, step_id)
-        return {"step_id": step_id, "type": kind, "message": message}
+        return RunError(kind, message, step_id)
 
-    def skip_rest(self, error: dict[str, Any] | None) -> None:
-        reason = "not started: " + (error["message"] if error else "the run ended")
+    def skip_rest(self, error: RunError | None) -> None:
+        reason = "not started: " + (error.message if error else "the run ended")
         rest = [record for record in self.records.values() if record.status == StepStatus.PENDING.value]
         for record in rest:
             record.status, record.skip_reason = StepStatus.SKIPPED.value, reason[:500]
@@ -334,7 +335,7 @@ class _Execution:
         self.current = None
         self.changed(*touched)
 
-    async def run_steps(self, steps: tuple[Step, ...], phase: str) -> tuple[RunStatus, dict[str, Any] | None]:
+    async def run_steps(self, steps: tuple[Step, ...], phase: str) -> tuple[RunStatus, RunError | None]:
         for index, step in enumerate(steps):
             record = self.records[step.id]
             try:
@@ -347,16 +348,12 @@ class _Execution:
                     "result": None,
                     "error": failure.message,
                 }
-                self.log("ERROR", f"failed ({failure.kind}): {failure.message}", step.id)
+                self.log("ERROR", f"failed ({failure.kind.value}): {failure.message}", step.id)
                 self.current = None
                 self.changed(record, steps_completed=self.done)
                 self.tell(f"step {step.id} {record.status}: {failure.message}")
                 if not step.continue_on_error:
-                    return RunStatus.FAILED, {
-                        "step_id": step.id,
-                        "type": failure.kind,
-                        "message": failure.message,
-                    }
+                    return RunStatus.FAILED, RunError(failure.kind, failure.message, step.id)
                 self.log("WARNING", "continue_on_error: going on", step.id)
         return RunStatus.SUCCEEDED, None
 
@@ -398,17 +395,17 @@ class _Execution:
         try:
             return is_truthy(evaluate(step.if_, self.context))
         except ExpressionError as error:
-            raise StepFailed("expression_error", f"if: {error}") from error
+            raise StepFailed(ErrorType.EXPRESSION_ERROR, f"if: {error}") from error
 
     async def arguments(self, step: Step, path: str) -> dict[str, Any]:
         missing = sorted(name for name in self.plan.secrets[step.id] if name not in self.runner.secrets)
         if missing:
             names = ", ".join(f"{name} (environment variable ORCH_SECRET_{name})" for name in missing)
-            raise StepFailed("missing_secret", f"secret not set: {names}")
+            raise StepFailed(ErrorType.MISSING_SECRET, f"secret not set: {names}")
         try:
             arguments = render(step.with_, self.context, join_path(path, "with"))
         except TemplateError as error:
-            raise StepFailed("template_error", str(error)) from error
+            raise StepFailed(ErrorType.TEMPLATE_ERROR, str(error)) from error
         catalog = self.runner.catalog
         tool = catalog.tool(step.uses)
         if tool is None:  # not known yet: open its server's session, or re-read its tool list
@@ -419,7 +416,7 @@ class _Execution:
             problems = check_arguments(arguments, tool.input_schema, join_path(path, "with"))
             if problems:
                 text = "; ".join(str(problem) for problem in problems)
-                raise StepFailed("invalid_arguments", self.runner.redactor.redact_text(text))
+                raise StepFailed(ErrorType.INVALID_ARGUMENTS, self.runner.redactor.redact_text(text))
         return dict(arguments)
 
     async def call(self, step: Step, record: StepRecord, arguments: dict[str, Any]) -> Any:
@@ -433,7 +430,7 @@ class _Execution:
                 message = self.runner.redactor.redact_text(error.message)
                 if not should_retry(retry, record.attempts, error.kind):
                     status = StepStatus.TIMED_OUT if error.kind is FailureKind.TIMEOUT else StepStatus.FAILED
-                    raise StepFailed(error.kind.value, message, status) from None
+                    raise StepFailed(ErrorType(error.kind.value), message, status) from None
                 delay = backoff_delay(retry, record.attempts)
                 self.log(
                     "WARNING",
@@ -450,7 +447,7 @@ class _Execution:
         if record.started_at is not None:
             record.duration_ms = _ms(record.finished_at, record.started_at)
 
-    def evaluate_output(self) -> tuple[Any, dict[str, Any] | None]:
+    def evaluate_output(self) -> tuple[Any, RunError | None]:
         if self.output is None:
             return self.runner.redactor.redact(self.context["vars"]), None
         try:
@@ -458,25 +455,16 @@ class _Execution:
         except ExpressionError as error:
             message = f"output: {error}"
             self.log("ERROR", message)
-            return None, {"step_id": None, "type": "output_error", "message": message}
+            return None, RunError(ErrorType.OUTPUT_ERROR, message)
 
-    async def finish(
-        self, status: RunStatus, error: dict[str, Any] | None, output: Any, started: datetime
-    ) -> None:
+    async def finish(self, status: RunStatus, error: RunError | None, output: Any, started: datetime) -> None:
         now = self.runner.clock.now()
         if error is not None:
-            error = self.runner.redactor.redact(error)
+            error = RunError(error.type, self.runner.redactor.redact_text(error.message), error.step_id)
         self.log("INFO" if status is RunStatus.SUCCEEDED else "ERROR", f"run {status.value}")
-        end = {
-            "status": status.value,
-            "finished_at": now,
-            "duration_ms": _ms(now, started),
-            "steps_completed": self.done,
-            "error": error,
-            "output": output,
-        }
-        await self.flush(end)  # the last records and the run's end: one write
-        await self.runner.events.publish(self.event(f"run {status.value}", final=True))
+        end = RunEnd(status, now, error, _ms(now, started), self.done, output)
+        await self.flush(end.columns())  # the last records and the run's end: one write
+        self.runner.events.publish(self.event(f"run {status.value}", final=True))
 
     def tell(self, message: str) -> None:
         """Send a notice about the run once what it tells is stored (after the next write)."""

@@ -27,7 +27,7 @@ from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan, plan_fire
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.retry import backoff_delay
-from orchestrator_mcp.domain.run import RunStatus, Trigger
+from orchestrator_mcp.domain.run import ErrorType, RunEnd, RunError, RunStatus, Trigger
 from orchestrator_mcp.domain.schedule import Schedule, apply_jitter
 from orchestrator_mcp.engine.runner import RunHandle, Runner
 from orchestrator_mcp.ids import new_id
@@ -335,13 +335,8 @@ class Engine:
             fields: dict[str, Any] = {"fire_key": planned.fire_key, "status": planned.status.value}
             if jitter:
                 fields["not_before"] = apply_jitter(planned.scheduled_for, jitter, self._rng)
-            if planned.status is RunStatus.SKIPPED:
-                fields["finished_at"] = now
-                fields["error"] = {
-                    "step_id": None,
-                    "type": planned.error_type or "skipped",
-                    "message": planned.reason,
-                }
+            if planned.skipped is not None:
+                fields |= RunEnd(planned.status, now, planned.skipped).columns()
             rows.append(
                 run_values(task, Trigger.SCHEDULE, planned.scheduled_for, now, policy, task.params, **fields)
             )
@@ -393,10 +388,8 @@ class Engine:
 
         async def write() -> None:
             now = self.clock.now()
-            error = {"step_id": None, "type": "internal", "message": message}
-            await self.store.finish_run(
-                run_id, {"status": RunStatus.FAILED.value, "finished_at": now, "error": error}, now
-            )
+            end = RunEnd(RunStatus.FAILED, now, RunError(ErrorType.INTERNAL, message))
+            await self.store.finish_run(run_id, end.columns(), now)
 
         try:
             await through_outages(write, f"the end of run {run_id}")

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 import anyio
 import mcp_types as types
-from mcp.server import ServerRequestContext
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
@@ -27,7 +26,7 @@ from orchestrator_mcp.ratelimit import RateLimiter
 from orchestrator_mcp.server.auth import StoreTokenVerifier
 from orchestrator_mcp.server.calls import ToolCalls
 from orchestrator_mcp.server.client_logs import ClientLogLevels
-from orchestrator_mcp.server.identity import RememberRequest, caller
+from orchestrator_mcp.server.identity import RememberRequest, caller, current_request
 from orchestrator_mcp.server.metrics import Metrics
 from orchestrator_mcp.server.prompts import register_prompts
 from orchestrator_mcp.server.resources import register_resources
@@ -44,6 +43,8 @@ run_now, and read results with list_runs / get_run or the run log resource. list
 step can call."""
 
 SECRET_PREFIX = "ORCH_SECRET_"
+COMPLETION_CANDIDATES = 200
+"""The newest ids of the caller's that argument completion chooses from."""
 
 
 def secrets_from(environ: Mapping[str, str]) -> dict[str, str]:
@@ -65,15 +66,21 @@ def catalog_connections(settings: Settings, downstream: list[ServerEntry]) -> li
 
 @dataclass
 class Served:
-    """A server and what the HTTP layer reads beside it: its metrics and, while it runs, its service."""
+    """A server and what the HTTP layer reads beside it: its metrics and, while it runs, its service
+    and its token store."""
 
     mcp: MCPServer[Orchestrator]
     metrics: Metrics
     state: dict[str, Orchestrator] = field(default_factory=dict)
+    tokens: dict[str, TokenStore] = field(default_factory=dict)
 
     def current(self) -> Orchestrator | None:
         """The running service, or None before start-up and after shutdown."""
         return self.state.get("service")
+
+    def token_store(self) -> TokenStore | None:
+        """The running server's tokens, or None before start-up and after shutdown."""
+        return self.tokens.get("store")
 
 
 def create_server(settings: Settings | None = None, clock: Clock | None = None) -> MCPServer[Orchestrator]:
@@ -168,29 +175,34 @@ def build_server(
     register_prompts(mcp)
     register_completions(mcp)
     register_subscriptions(mcp, updates, caller)
-    return Served(mcp, metrics, state)
+    return Served(mcp, metrics, state, tokens)
 
 
 def register_completions(mcp: MCPServer[Orchestrator]) -> None:
     """Complete `task_id` and `run_id` in resource templates and prompts from the caller's own ids."""
 
     async def complete(
-        ctx: ServerRequestContext[Orchestrator], params: types.CompleteRequestParams
-    ) -> types.CompleteResult:
-        store = ctx.lifespan_context.store
-        prefix = params.argument.value
+        ref: types.PromptReference | types.ResourceTemplateReference,
+        argument: types.CompletionArgument,
+        context: types.CompletionContext | None,
+    ) -> types.Completion:
+        # The SDK hands a completion handler no request context: it is the one RememberRequest kept.
+        ctx = current_request()
+        if ctx is None:
+            return types.Completion(values=[])
+        service: Orchestrator = ctx.lifespan_context
+        prefix = argument.value
         values: list[str] = []
         try:
             who = caller(ctx)
         except OrchestratorError:
-            return types.CompleteResult(completion=types.Completion(values=[]))
-        if params.argument.name == "task_id" and who.may("tasks:read"):
-            values = [t.id for t in await store.list_tasks(who.sees, None, None, 200, None)]
-        elif params.argument.name == "run_id" and who.may("runs:read"):
-            values = [r.id for r in await store.list_runs(who.sees, None, None, None, 200, None)]
+            return types.Completion(values=[])
+        if argument.name == "task_id":
+            values = [t.id for t in await service.tasks.visible(who, COMPLETION_CANDIDATES)]
+        elif argument.name == "run_id":
+            values = [r.id for r in await service.runs.visible(who, COMPLETION_CANDIDATES)]
         matches = [value for value in values if value.startswith(prefix)]
-        return types.CompleteResult(
-            completion=types.Completion(values=matches[:100], total=len(matches), has_more=len(matches) > 100)
-        )
+        return types.Completion(values=matches[:100], total=len(matches), has_more=len(matches) > 100)
 
-    mcp._lowlevel_server.add_request_handler("completion/complete", types.CompleteRequestParams, complete)
+    # The SDK leaves `completion()` unannotated, hence the ignore; the handler itself is typed.
+    mcp.completion()(complete)  # type: ignore[no-untyped-call]

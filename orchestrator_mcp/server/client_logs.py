@@ -16,6 +16,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.session import ServerSession
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from orchestrator_mcp.server import sdk
+
 LEVELS: tuple[types.LoggingLevel, ...] = get_args(types.LoggingLevel)
 DEFAULT_LEVEL: types.LoggingLevel = "info"
 
@@ -26,8 +28,7 @@ def connection_of(session: ServerSession) -> Connection:
     The SDK builds a new `ServerSession` proxy for every request; only its connection lasts as long as
     the client, so per-client state (log level, subscriptions) is keyed by it.
     """
-    connection: Connection = session._connection
-    return connection
+    return sdk.session_connection(session)
 
 
 class ClientLogLevels:
@@ -58,4 +59,4 @@ class ClientLogLevels:
             return types.EmptyResult()
 
         # Registered directly: the SDK's constructor argument for it warns that 2026-07-28 dropped it.
-        mcp._lowlevel_server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
+        sdk.add_request_handler(mcp, "logging/setLevel", types.SetLevelRequestParams, set_level)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -10,8 +9,6 @@ from starlette.responses import JSONResponse, Response
 
 from orchestrator_mcp.server.app import Served
 from orchestrator_mcp.server.metrics import CONTENT_TYPE
-from orchestrator_mcp.service import Orchestrator
-from orchestrator_mcp.timefmt import rfc3339
 
 LOOP_SLACK_SECONDS = 10.0
 """How far behind its poll interval the scheduler loop may be and still count as alive."""
@@ -22,37 +19,6 @@ async def live(_: Request) -> Response:
     return JSONResponse({"status": "live"})
 
 
-def scheduler_state(orchestrator: Orchestrator, poll_interval_seconds: float) -> dict[str, Any]:
-    """Alive when the engine loop went round recently (it wakes at least every poll interval)."""
-    engine = orchestrator.engine
-    last = engine.last_loop_at
-    limit = timedelta(seconds=3 * poll_interval_seconds + LOOP_SLACK_SECONDS)
-    alive = last is not None and orchestrator.clock.now() - last <= limit
-    return {
-        "ok": alive,
-        "last_loop_at": rfc3339(last) if last else None,
-        "running_runs": len(engine.handles),
-    }
-
-
-async def database_state(orchestrator: Orchestrator) -> dict[str, Any]:
-    try:
-        await orchestrator.store.ping()
-    except Exception as error:  # any failure means "not reachable" to a probe
-        return {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
-    return {"ok": True}
-
-
-def catalog_state(orchestrator: Orchestrator) -> dict[str, Any]:
-    """Informative only: a downstream server being down does not make this server unready."""
-    servers = orchestrator.catalog.servers.values()
-    return {
-        "servers_available": sum(1 for server in servers if server.available),
-        "servers_total": len(servers),
-        "unavailable": orchestrator.catalog.unavailable(),
-    }
-
-
 def readiness(served: Served, poll_interval_seconds: float) -> Any:
     """The `/health/ready` endpoint: 200 when the database answers and the scheduler loop is alive."""
 
@@ -60,15 +26,16 @@ def readiness(served: Served, poll_interval_seconds: float) -> Any:
         orchestrator = served.current()
         if orchestrator is None:
             return JSONResponse({"status": "starting", "ready": False}, status_code=503)
-        database = await database_state(orchestrator)
-        scheduler = scheduler_state(orchestrator, poll_interval_seconds)
+        status = orchestrator.status
+        database = await status.database_health()
+        scheduler = status.scheduler_health(poll_interval_seconds)
         ok = database["ok"] and scheduler["ok"]
         body = {
             "status": "ready" if ok else "unready",
             "ready": ok,
             "database": database,
             "scheduler": scheduler,
-            "catalog": catalog_state(orchestrator),
+            "catalog": status.catalog_health(),
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
@@ -83,7 +50,7 @@ def metrics_endpoint(served: Served) -> Any:
         if orchestrator is None:
             return Response("starting\n", status_code=503, media_type="text/plain")
         try:
-            body = await served.metrics.render(orchestrator.store)
+            body = served.metrics.render(*await orchestrator.status.run_counts())
         except Exception as error:  # the store-derived gauges need the database
             return Response(f"database unreachable: {error}\n", status_code=503, media_type="text/plain")
         return Response(body, media_type=CONTENT_TYPE)

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 
 from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.config import Settings
+from orchestrator_mcp.server import sdk
 from orchestrator_mcp.server.app import Served, build_server
 from orchestrator_mcp.server.auth import auth_settings
 from orchestrator_mcp.server.health import live, metrics_endpoint, readiness
@@ -134,9 +135,7 @@ def create_http_app(settings: Settings, options: HttpOptions, clock: Clock | Non
 async def end_sessions(served: Served) -> None:
     """Terminate every open session, so its long-lived GET stream ends now and a shutdown does not
     wait out uvicorn's graceful-shutdown timeout for it (clients see the session gone: 404)."""
-    manager = served.mcp.session_manager
-    # The SDK keeps its sessions private and offers no "end them all"; this is the only handle.
-    for transport in list(manager._server_instances.values()):
+    for transport in sdk.open_transports(served.mcp.session_manager):
         await transport.terminate()
 
 

@@ -48,7 +48,7 @@ _current: ContextVar[ServerRequestContext[Any, Any] | None] = ContextVar("orches
 
 class RememberRequest:
     """Server middleware that keeps the request being handled, for handlers the SDK gives no context
-    (static resources)."""
+    (static resources, completions)."""
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         token = _current.set(ctx)
@@ -58,11 +58,16 @@ class RememberRequest:
             _current.reset(token)
 
 
+def current_request() -> ServerRequestContext[Any, Any] | None:
+    """The request being handled (see `RememberRequest`); None outside any request."""
+    return _current.get()
+
+
 def current_caller() -> Principal:
     """The caller of the request being handled (see `RememberRequest`); LOCAL outside any request.
 
     Raises:
         PermissionDenied: as `caller`.
     """
-    ctx = _current.get()
+    ctx = current_request()
     return LOCAL if ctx is None else caller(ctx)

@@ -12,9 +12,6 @@ from datetime import UTC, datetime
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from orchestrator_mcp.domain.run import ACTIVE_RUN_STATUSES
-from orchestrator_mcp.store.sql import SqlStore
-
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -77,13 +74,11 @@ class Metrics:
 
     # -- scraping ---------------------------------------------------------------------------
 
-    async def render(self, store: SqlStore) -> bytes:
-        """The Prometheus text exposition, with the store-derived gauges read now."""
-        active = await store.queue_counts(None)
-        finished = await store.run_stats(None, EPOCH)
-        for state in ACTIVE_RUN_STATUSES:
-            self.queue_depth.labels(state.value).set(active.get(state.value, 0))
-        counts = {status: count for status, (count, _) in finished.items()} | active
-        for status, count in counts.items():
+    def render(self, queue: dict[str, int], runs: dict[str, int]) -> bytes:
+        """The Prometheus text exposition, with the store-derived gauges as just read: runs `queue`d
+        and running, and `runs` by status."""
+        for state, count in queue.items():
+            self.queue_depth.labels(state).set(count)
+        for status, count in runs.items():
             self.runs.labels(status).set(count)
         return generate_latest(self.registry)

@@ -19,11 +19,14 @@ def register_prompts(mcp: MCPServer[Orchestrator]) -> None:
     ) -> str:
         """Turn a plain-language request into a schedule_task call, using the tools in the catalog."""
         orchestrator = cast(Orchestrator, ctx.request_context.lifespan_context)
-        await orchestrator.catalog.settle()
+        who = caller(ctx.request_context)
+        listed = (await orchestrator.status.catalog_view(who, None)).tools if who.may("catalog:read") else []
         tools = "\n".join(
             f"- {tool.uses}: {tool.description.splitlines()[0] if tool.description else ''}"
-            for tool in orchestrator.catalog.tools()
+            for tool in listed
         )
+        if not listed:
+            tools = "   (not shown: this caller lacks the 'catalog:read' scope; ask which tools to use)"
         return f"""The user wants this scheduled:
 
 {request}
@@ -48,8 +51,8 @@ Turn it into one `schedule_task` call.
         orchestrator = cast(Orchestrator, ctx.request_context.lifespan_context)
         try:
             who = caller(ctx.request_context)
-            run = await orchestrator.get_run(who, run_id, True)
-            log = await orchestrator.run_log(who, run_id)
+            run = await orchestrator.runs.get_run(who, run_id, True)
+            log = await orchestrator.runs.run_log(who, run_id)
         except OrchestratorError as error:
             return f"The run could not be read: {error.message}. Ask for a valid run id (see list_runs)."
         failed: list[Any] = [

@@ -13,9 +13,11 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from orchestrator_mcp.errors import NotFound, OrchestratorError
 from orchestrator_mcp.principal import Principal
+from orchestrator_mcp.server import sdk
 from orchestrator_mcp.server.identity import caller, current_caller
 from orchestrator_mcp.service import Orchestrator
 
+LISTED_TASKS = 1000
 LISTED_RUNS = 50
 
 
@@ -46,13 +48,13 @@ def register_resources(mcp: MCPServer[Orchestrator], current: Callable[[], Orche
     @mcp.resource("orchestrator://runs/{run_id}/log", mime_type="text/plain", name="run-log")
     async def run_log(run_id: str, ctx: Context) -> str:
         """A run's log: one line per event, `<time> <LEVEL> [step <id>] <message>`."""
-        text: str = await _guard(_service(ctx).run_log(_who(ctx), run_id))
+        text: str = await _guard(_service(ctx).runs.run_log(_who(ctx), run_id))
         return text
 
     @mcp.resource("orchestrator://runs/{run_id}", mime_type="application/json", name="run")
     async def run(run_id: str, ctx: Context) -> str:
         """A run with its steps, as get_run returns it."""
-        view = await _guard(_service(ctx).get_run(_who(ctx), run_id, True))
+        view = await _guard(_service(ctx).runs.get_run(_who(ctx), run_id, True))
         return str(view.model_dump_json(indent=2))
 
     @mcp.resource(
@@ -62,13 +64,13 @@ def register_resources(mcp: MCPServer[Orchestrator], current: Callable[[], Orche
     )
     async def step_result(run_id: str, step_id: str, ctx: Context) -> str:
         """A step's whole result, however large."""
-        value = await _guard(_service(ctx).step_result(_who(ctx), run_id, step_id))
+        value = await _guard(_service(ctx).runs.step_result(_who(ctx), run_id, step_id))
         return json.dumps(value, ensure_ascii=False, indent=2)
 
     @mcp.resource("orchestrator://tasks/{task_id}", mime_type="application/json", name="task")
     async def task(task_id: str, ctx: Context) -> str:
         """A task, as get_task returns it."""
-        view = await _guard(_service(ctx).get_task(_who(ctx), task_id))
+        view = await _guard(_service(ctx).tasks.get_task(_who(ctx), task_id))
         return str(view.model_dump_json(indent=2))
 
     @mcp.resource("orchestrator://catalog", mime_type="application/json", name="catalog")
@@ -78,7 +80,7 @@ def register_resources(mcp: MCPServer[Orchestrator], current: Callable[[], Orche
             who = current_caller()
         except OrchestratorError as error:
             raise ResourceError(error.message) from error
-        view = await _guard(current().catalog_view(who, None))
+        view = await _guard(current().status.catalog_view(who, None))
         return str(view.model_dump_json(indent=2))
 
     async def list_resources(
@@ -89,13 +91,8 @@ def register_resources(mcp: MCPServer[Orchestrator], current: Callable[[], Orche
             who = caller(ctx)
         except OrchestratorError:
             return types.ListResourcesResult(resources=[])
-        store = orchestrator.store
-        tasks = await store.list_tasks(who.sees, None, None, 1000, None) if who.may("tasks:read") else []
-        runs = (
-            await store.list_runs(who.sees, None, None, None, LISTED_RUNS, None)
-            if who.may("runs:read")
-            else []
-        )
+        tasks = await orchestrator.tasks.visible(who, LISTED_TASKS)
+        runs = await orchestrator.runs.visible(who, LISTED_RUNS)
         resources = [
             types.Resource(
                 uri="orchestrator://catalog",
@@ -124,6 +121,5 @@ def register_resources(mcp: MCPServer[Orchestrator], current: Callable[[], Orche
         ]
         return types.ListResourcesResult(resources=resources)
 
-    mcp._lowlevel_server.add_request_handler(  # the SDK lists only static resources; ours are per principal
-        "resources/list", types.PaginatedRequestParams, list_resources
-    )
+    # The SDK lists only static resources; ours depend on the caller.
+    sdk.add_request_handler(mcp, "resources/list", types.PaginatedRequestParams, list_resources)

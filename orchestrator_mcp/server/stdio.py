@@ -18,6 +18,8 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 
+from orchestrator_mcp.server import sdk
+
 READ_CHUNK = 1 << 16
 
 
@@ -79,10 +81,9 @@ async def run_stdio(server: MCPServer[Any]) -> None:
     os.dup2(null, 0)
     os.close(null)
     try:
-        lowlevel = server._lowlevel_server
         stdin = cast("anyio.AsyncFile[str]", StdinLines(private))
         async with stdio_server(stdin=stdin) as (read_stream, write_stream):
-            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+            await sdk.run_lowlevel(server, read_stream, write_stream)
     finally:
         os.dup2(private, 0)
         os.close(private)

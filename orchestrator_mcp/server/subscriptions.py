@@ -32,6 +32,7 @@ from orchestrator_mcp.domain.run import RunStatus
 from orchestrator_mcp.engine.events import RunEvent
 from orchestrator_mcp.errors import NotFound
 from orchestrator_mcp.principal import Principal
+from orchestrator_mcp.server import sdk
 from orchestrator_mcp.server.client_logs import connection_of
 from orchestrator_mcp.service import Orchestrator
 from orchestrator_mcp.store.tables import RunRow
@@ -144,7 +145,7 @@ class ResourceUpdates:
         self._watched.pop(run_id, None)
         self._seen.pop(run_id, None)
 
-    async def on_run_event(self, event: RunEvent) -> None:
+    def on_run_event(self, event: RunEvent) -> None:
         """A RunEvents listener: a run of this process has changed."""
         self.on_run_change(event.run_id, event.owner, event.final)
 
@@ -196,7 +197,7 @@ def register_subscriptions(
         run_id = run_id_of(uri)
         if run_id is not None:
             try:
-                await ctx.lifespan_context.owned_run(caller(ctx), run_id)
+                await ctx.lifespan_context.runs.owned(caller(ctx), run_id)
             except NotFound as error:
                 raise MCPError(types.INVALID_PARAMS, error.message) from error
         updates.subscribe(uri, connection_of(ctx.session))
@@ -222,7 +223,7 @@ def register_subscriptions(
             updates.unwatch(uris)
             updates.streams -= 1
 
-    server = mcp._lowlevel_server  # the SDK's MCPServer has no subscribe handlers of its own
-    server.add_request_handler("resources/subscribe", types.SubscribeRequestParams, subscribe)
-    server.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
-    server.add_request_handler("subscriptions/listen", types.SubscriptionsListenRequestParams, listen)
+    # The SDK's MCPServer has no subscribe handlers of its own, and its listen handler is not per owner.
+    sdk.add_request_handler(mcp, "resources/subscribe", types.SubscribeRequestParams, subscribe)
+    sdk.add_request_handler(mcp, "resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
+    sdk.add_request_handler(mcp, "subscriptions/listen", types.SubscriptionsListenRequestParams, listen)

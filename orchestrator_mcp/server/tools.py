@@ -117,7 +117,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         rrule (RFC 5545), manual (run_now only). Steps may use `if` (JMESPath), `${{ expr }}` templates
         over params, vars, steps, run, task, now and secrets, `save_as`, `retry`, `timeout_seconds`.
         """
-        return await service(ctx).schedule_task(
+        return await service(ctx).tasks.schedule_task(
             principal(ctx),
             title=title,
             schedule=schedule,
@@ -148,7 +148,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         Example: {"pipeline": [{"id": "a", "uses": "core.echo", "with": {"x": 1}}],
         "schedule": {"kind": "interval", "expr": "15m"}}.
         """
-        return await service(ctx).validate_pipeline(
+        return await service(ctx).definitions.validate_pipeline(
             principal(ctx),
             pipeline=pipeline,
             params=params,
@@ -170,7 +170,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         "expr": "0 9 * * 1-5", "timezone": "Europe/Paris"} -> {"description": "At 09:00, Monday through
         Friday (Europe/Paris)", "next_runs": ["2026-11-24T08:00:00Z", ...]}.
         """
-        return service(ctx).preview_schedule(principal(ctx), schedule, count)
+        return service(ctx).definitions.preview_schedule(principal(ctx), schedule, count)
 
     @mcp.tool(annotations=READ)
     @calls.wrap
@@ -189,7 +189,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
 
         Example: {"status": "active", "query": "weather"}.
         """
-        return await service(ctx).list_tasks(
+        return await service(ctx).tasks.list_tasks(
             principal(ctx), status=status, query=query, limit=limit, cursor=cursor
         )
 
@@ -200,7 +200,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         next_run_at and run counters. Use it to check a task before changing it.
 
         Example: {"task_id": "task_0193ab…"}."""
-        return await service(ctx).get_task(principal(ctx), task_id)
+        return await service(ctx).tasks.get_task(principal(ctx), task_id)
 
     @mcp.tool(annotations=IDEMPOTENT_WRITE)
     @calls.wrap
@@ -232,7 +232,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
             "on_failure": on_failure,
         }
         changes = {key: value for key, value in given.items() if value is not None}
-        return await service(ctx).update_task(principal(ctx), task_id, changes)
+        return await service(ctx).tasks.update_task(principal(ctx), task_id, changes)
 
     @mcp.tool(annotations=IDEMPOTENT_WRITE)
     @calls.wrap
@@ -241,7 +241,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         (status "paused"). Runs already going are not stopped (use cancel_run).
 
         Example: {"task_id": "task_0193ab…"}."""
-        return await service(ctx).pause_task(principal(ctx), task_id)
+        return await service(ctx).tasks.pause_task(principal(ctx), task_id)
 
     @mcp.tool(annotations=IDEMPOTENT_WRITE)
     @calls.wrap
@@ -250,7 +250,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         are not made up). Returns the Task with its new next_run_at.
 
         Example: {"task_id": "task_0193ab…"}."""
-        return await service(ctx).resume_task(principal(ctx), task_id)
+        return await service(ctx).tasks.resume_task(principal(ctx), task_id)
 
     @mcp.tool(annotations=DESTRUCTIVE)
     @calls.wrap
@@ -263,7 +263,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         unless cancel_running is false). History is kept. Returns the Task (status "cancelled").
 
         Example: {"task_id": "task_0193ab…", "cancel_running": false}."""
-        return await service(ctx).cancel_task(principal(ctx), task_id, cancel_running)
+        return await service(ctx).tasks.cancel_task(principal(ctx), task_id, cancel_running)
 
     @mcp.tool(annotations=DESTRUCTIVE)
     @calls.wrap
@@ -272,7 +272,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         Returns {"deleted": true, "task_id": …}.
 
         Example: {"task_id": "task_0193ab…"}."""
-        return await service(ctx).delete_task(principal(ctx), task_id)
+        return await service(ctx).tasks.delete_task(principal(ctx), task_id)
 
     @mcp.tool(annotations=WRITE)
     @calls.wrap
@@ -299,7 +299,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
             await ctx.report_progress(done, total, message)
             await logs.send(ctx, "info", f"{task_id}: {message}")
 
-        return await service(ctx).run_now(
+        return await service(ctx).runs.run_now(
             principal(ctx),
             task_id,
             params=params,
@@ -327,7 +327,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
 
         Example: {"task_id": "task_0193ab…", "status": "failed", "limit": 10}.
         """
-        return await service(ctx).list_runs(
+        return await service(ctx).runs.list_runs(
             principal(ctx), task_id=task_id, status=status, since=_utc(since), limit=limit, cursor=cursor
         )
 
@@ -342,7 +342,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         step's arguments, result, attempts and error. The full log is the resource at log_uri.
 
         Example: {"run_id": "run_0193ab…", "include_steps": false}."""
-        return await service(ctx).get_run(principal(ctx), run_id, include_steps)
+        return await service(ctx).runs.get_run(principal(ctx), run_id, include_steps)
 
     @mcp.tool(annotations=DESTRUCTIVE)
     @calls.wrap
@@ -351,7 +351,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         "cancelled" within about 2 s. Returns the Run. A run that already ended is returned unchanged.
 
         Example: {"run_id": "run_0193ab…"}."""
-        return await service(ctx).cancel_run(principal(ctx), run_id)
+        return await service(ctx).runs.cancel_run(principal(ctx), run_id)
 
     @mcp.tool(annotations=READ)
     @calls.wrap
@@ -364,7 +364,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         before writing a pipeline.
 
         Example: {"server": "core"}."""
-        return await service(ctx).catalog_view(principal(ctx), server)
+        return await service(ctx).status.catalog_view(principal(ctx), server)
 
     @mcp.tool(annotations=READ)
     @calls.wrap
@@ -374,4 +374,4 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         the orchestrator is healthy.
 
         Example: {} -> {"version": "0.1.0", "queue": {"queued": 0, "running": 1}, …}."""
-        return await service(ctx).server_status(principal(ctx))
+        return await service(ctx).status.server_status(principal(ctx))

@@ -309,7 +309,8 @@ class InstanceRegistry(Protocol):
 
 @runtime_checkable
 class IdempotencyStore(Protocol):
-    """What a tool call with an idempotency key returned, so a retry returns it again."""
+    """What a tool call with an idempotency key returned, so a retry returns it again (the service's
+    create calls: a task or run is inserted in the transaction that takes the key)."""
 
     async def find_idempotent(self, owner: str, tool: str, key: str, since: datetime) -> str | None:
         """The result id remembered for (owner, tool, key) since `since`, or None."""
@@ -317,6 +318,22 @@ class IdempotencyStore(Protocol):
 
     async def remember_idempotent(self, row: IdempotencyRow) -> None:
         """Remember a result id for (owner, tool, key), replacing an older one."""
+        ...
+
+    async def insert_task_once(self, task: TaskRow, key: IdempotencyRow, fresh_after: datetime) -> str:
+        """Insert `task` under the idempotency key `key` (whose `result_id` is the task's id), in one
+        transaction; unless the key already holds a task remembered after `fresh_after` and still
+        stored: then that task's id is returned and nothing is inserted. Concurrent calls with one
+        key: exactly one inserts.
+
+        Raises:
+            sqlalchemy.exc.IntegrityError: a task with this id is stored already.
+        """
+        ...
+
+    async def insert_run_once(self, run: RunRow, key: IdempotencyRow, fresh_after: datetime) -> str:
+        """`insert_task_once` for a run queued by hand: the run's id, or that of the run the key
+        already holds."""
         ...
 
 

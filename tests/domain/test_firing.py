@@ -50,7 +50,7 @@ def test_overlap_policy_decides_a_fire_while_a_run_is_active(
     assert [run.status for run in plan.runs] == [expected]
     assert plan.cancel_active is cancels
     if expected is RunStatus.SKIPPED:
-        assert plan.runs[0].reason and overlap.value in plan.runs[0].reason
+        assert plan.runs[0].skipped and overlap.value in plan.runs[0].skipped.message
 
 
 def test_run_once_runs_the_latest_missed_time_and_records_the_rest() -> None:
@@ -58,8 +58,12 @@ def test_run_once_runs_the_latest_missed_time_and_records_the_rest() -> None:
     plan = plan_fire(EVERY_MINUTE, T0, Policy(misfire=MisfirePolicy.RUN_ONCE), T0, now, IDLE)
     skipped, run = plan.runs
     assert run.status is RunStatus.QUEUED and run.scheduled_for == T0 + timedelta(minutes=10)
-    assert skipped.status is RunStatus.SKIPPED and skipped.error_type == "misfire"
-    assert skipped.reason is not None and "missed 10 fire times" in skipped.reason
+    assert (
+        skipped.status is RunStatus.SKIPPED
+        and skipped.skipped is not None
+        and skipped.skipped.type == "misfire"
+    )
+    assert skipped.skipped is not None and "missed 10 fire times" in skipped.skipped.message
     assert plan.next_run_at == T0 + timedelta(minutes=11)
 
 
@@ -74,7 +78,7 @@ def test_run_all_queues_one_run_per_missed_time_up_to_the_cap() -> None:
     queued = [run for run in many.runs if run.status is RunStatus.QUEUED]
     assert len(queued) == 100
     assert queued[-1].scheduled_for == T0 + timedelta(hours=3)
-    assert many.runs[0].reason is not None and "missed 81 fire times" in many.runs[0].reason
+    assert many.runs[0].skipped is not None and "missed 81 fire times" in many.runs[0].skipped.message
 
 
 def test_skip_runs_none_of_the_missed_times() -> None:
@@ -82,7 +86,7 @@ def test_skip_runs_none_of_the_missed_times() -> None:
         EVERY_MINUTE, T0, Policy(misfire=MisfirePolicy.SKIP), T0, T0 + timedelta(minutes=3), IDLE
     )
     assert [run.status for run in plan.runs] == [RunStatus.SKIPPED]
-    assert plan.runs[0].reason is not None and "missed 4 fire times" in plan.runs[0].reason
+    assert plan.runs[0].skipped is not None and "missed 4 fire times" in plan.runs[0].skipped.message
 
 
 def test_missed_times_older_than_the_grace_are_not_run() -> None:

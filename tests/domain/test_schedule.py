@@ -17,7 +17,6 @@ from orchestrator_mcp.domain.schedule import (
     apply_jitter,
     check_schedule,
     count_fire_times_between,
-    describe_schedule,
     fire_times_between,
     first_fire_time,
     next_fire_time,
@@ -25,6 +24,7 @@ from orchestrator_mcp.domain.schedule import (
     schedule_anchor,
     upcoming_fire_times,
 )
+from orchestrator_mcp.domain.schedule_words import describe_schedule
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

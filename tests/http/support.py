@@ -15,7 +15,6 @@ from mcp.client.streamable_http import streamable_http_client
 
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server.http import HttpApp, HttpOptions, create_http_app, uvicorn_server
-from orchestrator_mcp.service import Orchestrator
 from orchestrator_mcp.store.tokens import TokenStore
 
 ALL = "tasks:read,tasks:write,runs:read,runs:write,catalog:read"
@@ -53,20 +52,18 @@ class Running:
         return f"{self.base_url}/mcp"
 
     @property
-    def service(self) -> Orchestrator:
-        service = self.http.served.current()
-        assert service is not None
-        return service
+    def tokens(self) -> TokenStore:
+        tokens = self.http.served.token_store()
+        assert tokens is not None
+        return tokens
 
     async def token(self, principal: str, scopes: str = ALL) -> str:
         """A new bearer token, issued straight into the server's database."""
-        issued = await TokenStore(self.service.store.database).issue(
-            principal, scopes.split(","), datetime.now(UTC)
-        )
+        issued = await self.tokens.issue(principal, scopes.split(","), datetime.now(UTC))
         return issued.secret
 
     async def revoke(self, secret: str) -> None:
-        tokens = TokenStore(self.service.store.database)
+        tokens = self.tokens
         found = await tokens.find(secret)
         assert found is not None
         assert await tokens.revoke(found.id, datetime.now(UTC))

@@ -11,6 +11,8 @@ from tests.http.support import INITIALIZE, MCP_HEADERS, connect, serving
 
 pytestmark = pytest.mark.anyio
 
+MANUAL = {"kind": "manual"}
+
 
 async def post(url: str, headers: dict[str, str]) -> httpx2.Response:
     async with httpx2.AsyncClient() as http:
@@ -55,6 +57,28 @@ async def test_a_read_only_token_can_read_but_not_schedule_or_run(settings: Sett
             assert "'tasks:write' scope" in refused
             assert "'runs:write' scope" in await call_error(client, "run_now", {"task_id": task["id"]})
             assert "'catalog:read' scope" in await call_error(client, "list_catalog", {})
+
+
+async def test_a_runs_write_token_alone_can_run_now_with_wait_and_cancel_a_run(settings: Settings) -> None:
+    """Each call checks the one scope it needs: run_now and cancel_run return the run they acted on
+    without also needing `runs:read`."""
+    async with serving(settings) as server:
+        writer = await server.token("alice")
+        runner = await server.token("alice", "runs:write")
+        async with connect(server.url, writer) as client:
+            quick = await call_ok(
+                client, "schedule_task", {"title": "q", "schedule": MANUAL, "pipeline": echo_pipeline(x=1)}
+            )
+            nap = [{"id": "nap", "uses": "core.sleep", "with": {"seconds": 60}}]
+            slow = await call_ok(client, "schedule_task", {"title": "s", "schedule": MANUAL, "pipeline": nap})
+        async with connect(server.url, runner) as client:
+            run = await call_ok(client, "run_now", {"task_id": quick["id"], "wait": True})
+            assert run["status"] == "succeeded" and run["output"] == {"echoed": {"x": 1}}
+            started = await call_ok(client, "run_now", {"task_id": slow["id"]})
+            assert started["status"] in ("queued", "running")
+            cancelled = await call_ok(client, "cancel_run", {"run_id": started["id"]})
+            assert cancelled["id"] == started["id"] and cancelled["status"] in ("cancelled", "running")
+            assert "'runs:read' scope" in await call_error(client, "get_run", {"run_id": run["id"]})
 
 
 async def test_a_foreign_origin_or_host_is_refused_even_with_a_valid_token(settings: Settings) -> None:

@@ -125,9 +125,9 @@ async def test_a_stream_of_changes_is_thinned_to_a_notice_per_interval_and_the_l
     async with anyio.create_task_group() as group:
         await group.start(updates.run, no_run)
         for step in range(20):  # 20 changes in 0.2 s
-            await updates.on_run_event(RunEvent("run_1", "alice", f"step {step}", step, 20))
+            updates.on_run_event(RunEvent("run_1", "alice", f"step {step}", step, 20))
             await anyio.sleep(0.01)
-        await updates.on_run_event(RunEvent("run_1", "alice", "run succeeded", 20, 20, final=True))
+        updates.on_run_event(RunEvent("run_1", "alice", "run succeeded", 20, 20, final=True))
         ended = anyio.current_time()
         await anyio.sleep(0.3)
         group.cancel_scope.cancel()
@@ -145,7 +145,7 @@ async def test_with_nobody_listening_a_run_change_costs_nothing() -> None:
     updates = ResourceUpdates(bus, interval=0.01)
     async with anyio.create_task_group() as group:
         await group.start(updates.run, no_run)
-        await updates.on_run_event(RunEvent("run_1", "alice", "run succeeded", 1, 1, final=True))
+        updates.on_run_event(RunEvent("run_1", "alice", "run succeeded", 1, 1, final=True))
         await anyio.sleep(0.1)
         group.cancel_scope.cancel()
     assert seen == []

@@ -14,8 +14,9 @@ import pytest
 from pydantic import BaseModel
 
 from orchestrator_mcp.domain.policy import Policy
-from orchestrator_mcp.domain.schedule import Schedule, describe_schedule
-from orchestrator_mcp.service import full_policy, schedule_description
+from orchestrator_mcp.domain.schedule import Schedule
+from orchestrator_mcp.domain.schedule_words import describe_schedule
+from orchestrator_mcp.service.row_views import full_policy, schedule_description
 from orchestrator_mcp.timefmt import rfc3339
 from orchestrator_mcp.views import InstanceView, RunList, ValidationView, self_contained
 

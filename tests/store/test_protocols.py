@@ -70,5 +70,6 @@ def test_each_protocol_holds_what_its_caller_uses() -> None:
         "remove_dead_instances",
         "remove_instance",
     }
-    assert members(IdempotencyStore) == {"find_idempotent", "remember_idempotent"}
+    once = {"insert_task_once", "insert_run_once"}
+    assert members(IdempotencyStore) == {"find_idempotent", "remember_idempotent", *once}
     assert {"ping", "listen", "close"} <= members(Store)

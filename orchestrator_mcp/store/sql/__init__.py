@@ -14,7 +14,8 @@ holds the `Database`), and is every protocol of store.base:
 - `TaskStore`: tasks.py (tasks) and runs.py (runs queued by hand, read, listed, counted),
 - `RunQueue`: fire.py (due tasks into runs) and queue.py (claims, the loop's upkeep),
 - `RunJournal`: journal.py (a run's writes and reads; `get_run` from runs.py),
-- `InstanceRegistry`: instances.py; `IdempotencyStore`: idempotency.py; `ping`, `listen`, `close`: core.py.
+- `InstanceRegistry`: instances.py; `IdempotencyStore`: idempotency.py (with the inserts under a key),
+- `ping`, `listen`, `close`: core.py.
 
 The tables and the statements built once are in statements.py, the SQLite/PostgreSQL differences
 in dialect.py, row-to-object helpers in rows.py.

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, func, or_, select
 
-from orchestrator_mcp.domain.run import RunStatus
+from orchestrator_mcp.domain.run import ErrorType, RunEnd, RunError, RunStatus
 from orchestrator_mcp.store.base import Claim
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.sql.dialect import (
@@ -119,10 +119,8 @@ class QueueMixin(JournalMixin):
         )
         run_ids: list[str] = await self._column(stmt)
         for run_id in run_ids:
-            error = {"step_id": None, "type": "interrupted", "message": reason}
-            if await self.finish_run(
-                run_id, {"status": RunStatus.INTERRUPTED.value, "finished_at": now, "error": error}, now
-            ):
+            end = RunEnd(RunStatus.INTERRUPTED, now, RunError(ErrorType.INTERRUPTED, reason))
+            if await self.finish_run(run_id, end.columns(), now):
                 await self.append_logs([log_line(run_id, now, "ERROR", reason)])
         return run_ids
 

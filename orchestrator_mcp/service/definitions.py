@@ -1,0 +1,123 @@
+"""Checking a task's definition: its schedule, policy and pipeline, every problem at once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator_mcp.catalog import Catalog
+from orchestrator_mcp.clock import Clock
+from orchestrator_mcp.domain.pipeline import check_pipeline, problems_from_validation
+from orchestrator_mcp.domain.policy import Policy
+from orchestrator_mcp.domain.problems import Problem
+from orchestrator_mcp.domain.schedule import (
+    Schedule,
+    check_schedule,
+    upcoming_fire_times,
+)
+from orchestrator_mcp.domain.schedule_words import describe_schedule
+from orchestrator_mcp.errors import InvalidArgument
+from orchestrator_mcp.principal import Principal
+from orchestrator_mcp.views import PreviewView, ProblemView, ValidationView
+
+
+class Definitions:
+    """Schedules, policies and pipelines as a principal writes them, checked against the catalog."""
+
+    def __init__(self, catalog: Catalog, clock: Clock) -> None:
+        self.catalog = catalog
+        self.clock = clock
+
+    def parse_schedule(self, raw: Mapping[str, Any], problems: list[Problem]) -> Schedule | None:
+        """The schedule, or None with its problems added to `problems`."""
+        try:
+            schedule = Schedule.model_validate(raw)
+        except ValidationError as error:
+            problems.extend(problems_from_validation(error, "schedule"))
+            return None
+        found = check_schedule(schedule, self.clock.now())
+        problems.extend(found)
+        return None if found else schedule
+
+    def parse_policy(self, raw: Mapping[str, Any] | None, problems: list[Problem]) -> Policy:
+        try:
+            return Policy.model_validate(raw or {})
+        except ValidationError as error:
+            problems.extend(problems_from_validation(error, "policy"))
+            return Policy()
+
+    async def check_pipeline(
+        self, pipeline: Sequence[Any], on_failure: Sequence[Any] | None, output: str | None
+    ) -> list[Problem]:
+        """Every problem of a pipeline, after loading the tool lists of the servers it names."""
+        uses = [
+            step["uses"]
+            for step in [*pipeline, *(on_failure or [])]
+            if isinstance(step, Mapping) and isinstance(step.get("uses"), str)
+        ]
+        await self.catalog.prepare(uses)
+        return check_pipeline(
+            pipeline, on_failure, output, self.catalog.schemas(), self.catalog.unavailable()
+        )[2]
+
+    async def check(
+        self,
+        *,
+        title: str,
+        schedule: Mapping[str, Any],
+        pipeline: Sequence[Any],
+        on_failure: Sequence[Any] | None,
+        output: str | None,
+        policy: Mapping[str, Any] | None,
+    ) -> tuple[Schedule, Policy]:
+        """Check a whole task definition.
+
+        Raises:
+            InvalidArgument: listing every problem, each with its path.
+        """
+        problems: list[Problem] = []
+        if not title.strip():
+            problems.append(Problem("title", "must not be empty"))
+        parsed_schedule = self.parse_schedule(schedule, problems)
+        parsed_policy = self.parse_policy(policy, problems)
+        problems.extend(await self.check_pipeline(pipeline, on_failure, output))
+        if problems or parsed_schedule is None:
+            raise InvalidArgument(problems)
+        return parsed_schedule, parsed_policy
+
+    async def validate_pipeline(
+        self,
+        who: Principal,
+        *,
+        pipeline: Sequence[Any],
+        params: Mapping[str, Any] | None = None,
+        schedule: Mapping[str, Any] | None = None,
+        on_failure: Sequence[Any] | None = None,
+        output: str | None = None,
+    ) -> ValidationView:
+        who.require("tasks:read")
+        problems = await self.check_pipeline(pipeline, on_failure, output)
+        next_runs: list[datetime] = []
+        if schedule is not None:
+            parsed = self.parse_schedule(schedule, problems)
+            if parsed is not None:
+                next_runs = upcoming_fire_times(parsed, self.clock.now(), 5)
+        return ValidationView(
+            valid=not problems,
+            errors=[ProblemView(path=p.path, message=p.message) for p in problems],
+            next_runs=next_runs,
+        )
+
+    def preview_schedule(self, who: Principal, schedule: Mapping[str, Any], count: int) -> PreviewView:
+        who.require("tasks:read")
+        problems: list[Problem] = []
+        parsed = self.parse_schedule(schedule, problems)
+        if parsed is None:
+            raise InvalidArgument(problems)
+        return PreviewView(
+            description=describe_schedule(parsed),
+            next_runs=upcoming_fire_times(parsed, self.clock.now(), count),
+        )

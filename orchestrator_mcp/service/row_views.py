@@ -1,0 +1,129 @@
+"""Stored rows as the views tools and resources return: one function per kind of record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from orchestrator_mcp.domain.policy import Policy
+from orchestrator_mcp.domain.run import TaskStatus
+from orchestrator_mcp.domain.schedule import Schedule
+from orchestrator_mcp.domain.schedule_words import describe_schedule
+from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
+from orchestrator_mcp.timefmt import rfc3339
+from orchestrator_mcp.views import RunErrorView, RunView, StepView, TaskView
+
+RESULT_LIMIT = 64 * 1024
+"""A step result larger than this (as JSON) is returned cut, with the URI that reads it whole."""
+
+VIEW_CACHE_SIZE = 1024
+"""How many distinct schedules and policies keep their description or defaults-filled form: tasks
+often share them, and a task is read far more often than it is changed."""
+
+
+def run_uri(run_id: str) -> str:
+    return f"orchestrator://runs/{run_id}"
+
+
+def task_view(task: TaskRow) -> TaskView:
+    return TaskView(
+        id=task.id,
+        title=task.title,
+        description=task.description,
+        owner=task.owner,
+        status=task.status,
+        schedule=task.schedule,
+        schedule_description=schedule_description(task.schedule),
+        pipeline=task.pipeline,
+        on_failure=task.on_failure,
+        params=task.params,
+        output=task.output,
+        policy=full_policy(task.policy),
+        next_run_at=task.next_run_at if task.status == TaskStatus.ACTIVE.value else None,
+        last_run_at=task.last_run_at,
+        last_run_status=task.last_run_status,
+        run_count=task.run_count,
+        success_count=task.success_count,
+        failure_count=task.failure_count,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+    )
+
+
+def run_view(run: RunRow, steps: list[StepRow] | None) -> RunView:
+    return RunView(
+        id=run.id,
+        task_id=run.task_id,
+        task_title=run.task_title,
+        trigger=run.trigger,
+        status=run.status,
+        scheduled_for=run.scheduled_for,
+        queued_at=run.queued_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        duration_ms=run.duration_ms,
+        attempt=run.attempt,
+        params=run.params,
+        steps_total=run.steps_total,
+        steps_completed=run.steps_completed,
+        error=RunErrorView.model_validate(run.error) if run.error else None,
+        output=run.output,
+        log_uri=f"{run_uri(run.id)}/log",
+        steps=None if steps is None else [step_view(step) for step in steps],
+    )
+
+
+def step_view(step: StepRow) -> StepView:
+    result, uri = step.result, None
+    if step.result_size > RESULT_LIMIT:
+        uri = f"{run_uri(step.run_id)}/steps/{step.step_id}/result"
+        result = json.dumps(step.result, ensure_ascii=False)[:RESULT_LIMIT]
+    return StepView(
+        step_id=step.step_id,
+        uses=step.uses,
+        phase=step.phase,
+        status=step.status,
+        attempts=step.attempts,
+        started_at=step.started_at,
+        finished_at=step.finished_at,
+        duration_ms=step.duration_ms,
+        arguments=step.arguments,
+        result=result,
+        result_uri=uri,
+        error=step.error,
+        skip_reason=step.skip_reason,
+    )
+
+
+def format_log_line(row: LogRow) -> str:
+    """`<time> <LEVEL> [step <id>] <message>` (SPEC §7)."""
+    step = f" [step {row.step_id}]" if row.step_id else ""
+    return f"{rfc3339(row.at)} {row.level}{step} {row.message}"
+
+
+def canonical_json(value: Any) -> str:
+    """The same text for the same JSON value, whatever its keys' order."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def schedule_description(schedule: Mapping[str, Any]) -> str:
+    """`describe_schedule` of a stored schedule (cron and rrule wording costs ~0.1 ms each time)."""
+    return _describe_stored_schedule(canonical_json(schedule))
+
+
+@lru_cache(maxsize=VIEW_CACHE_SIZE)
+def _describe_stored_schedule(schedule_json: str) -> str:
+    return describe_schedule(Schedule.model_validate(json.loads(schedule_json)))
+
+
+def full_policy(policy: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored policy with every default filled in, as JSON values; a new dict on each call."""
+    full: dict[str, Any] = json.loads(_full_policy_json(canonical_json(policy)))
+    return full
+
+
+@lru_cache(maxsize=VIEW_CACHE_SIZE)
+def _full_policy_json(policy_json: str) -> str:
+    return json.dumps(Policy.model_validate(json.loads(policy_json)).model_dump(mode="json"))
