@@ -11,6 +11,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import configure_mappers, instrumentation
 from sqlmodel import Field, SQLModel
 
+from orchestrator_mcp.domain.queueing import RUN_START_ORDER
+
 SCHEMA_VERSION = 5
 
 
@@ -131,9 +133,13 @@ class RunRow(SQLModel, table=True):
     __tablename__ = "runs"
     __table_args__ = (
         UniqueConstraint("task_id", "fire_key", name="uq_runs_fire"),
-        # In the claim's order (priority high first, then fire time, then id), so a claim reads the
-        # first ready runs instead of sorting every queued one.
-        Index("ix_runs_ready", "status", text("priority DESC"), "scheduled_for", "id"),
+        # In the claim's order (domain.queueing: priority high first, then fire time, then id), so a
+        # claim reads the first ready runs instead of sorting every queued one.
+        Index(
+            "ix_runs_ready",
+            "status",
+            *(text(f"{name} DESC") if descending else name for name, descending in RUN_START_ORDER),
+        ),
         # The earliest `not_before` of the queue (when the engine must look again) without a scan of
         # every queued run; partial, so the claim (status bound as a parameter) never prefers it.
         Index(

@@ -14,22 +14,22 @@ from sqlalchemy import Connection, exc, insert, select
 from orchestrator_mcp.domain.policy import OverlapPolicy, Policy
 from orchestrator_mcp.domain.run import Trigger
 from orchestrator_mcp.engine.scheduler import new_run
+from orchestrator_mcp.store.base import Claim
 from orchestrator_mcp.store.direct import DirectStatement
-from orchestrator_mcp.store.sql import (
-    _LOG_INSERT,
+from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.sql.dialect import ONE_BY_ONE
+from orchestrator_mcp.store.sql.rows import model
+from orchestrator_mcp.store.sql.statements import (
+    LOG_INSERT,
     LOGS,
-    ONE_BY_ONE,
     RUNS,
     TASKS,
-    Claim,
-    SqlStore,
-    _add_run_to_counters,
-    _end_active_run,
-    _model,
-    _run_params,
-    _set_run_columns,
+    add_run_to_counters,
+    end_active_run,
+    run_params,
+    set_run_columns,
 )
-from orchestrator_mcp.store.sql import STEPS as STEPS_TABLE
+from orchestrator_mcp.store.sql.statements import STEPS as STEPS_TABLE
 from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
 from tests.conftest import log_values, step_values
 from tests.store.test_sql_store import task_row
@@ -107,7 +107,7 @@ async def test_the_direct_write_stores_the_same_bytes_as_sqlalchemy(
     def through_sqlalchemy(conn: Connection) -> None:
         conn.execute(alchemy._step_upsert.statement, steps)
         conn.execute(insert(LOGS), logs)
-        conn.execute(_set_run_columns(tuple(sorted(RUN_VALUES))), [_run_params(run_id, RUN_VALUES)])
+        conn.execute(set_run_columns(tuple(sorted(RUN_VALUES))), [run_params(run_id, RUN_VALUES)])
 
     for _ in range(2):  # the second time, every step row is an update of the first
         await direct.record_progress(
@@ -135,7 +135,7 @@ async def test_a_refused_row_raises_the_sqlalchemy_error_and_writes_nothing(
 
     def work(conn: Connection) -> None:
         DirectStatement(direct._step_upsert.statement).executemany(conn, steps)
-        _LOG_INSERT.executemany(conn, logs)
+        LOG_INSERT.executemany(conn, logs)
 
     with pytest.raises(exc.IntegrityError, match="NOT NULL"):
         await direct.database.write(work)
@@ -154,7 +154,7 @@ async def test_ending_a_run_directly_stores_and_counts_what_sqlalchemy_would(
     }
 
     def through_sqlalchemy(conn: Connection) -> bool:
-        ended = conn.execute(_end_active_run(tuple(sorted(end))).statement, _run_params(run_id, end)).first()
+        ended = conn.execute(end_active_run(tuple(sorted(end))).statement, run_params(run_id, end)).first()
         if ended is None:
             return False
         params = {
@@ -163,7 +163,7 @@ async def test_ending_a_run_directly_stores_and_counts_what_sqlalchemy_would(
             "new_last_run_at": ended.started_at,
             "new_last_run_status": "failed",
         }
-        assert conn.execute(_add_run_to_counters(True).statement, params).first() is not None
+        assert conn.execute(add_run_to_counters(True).statement, params).first() is not None
         return True
 
     started = datetime(2026, 3, 29, 0, 59, 58, 123_456, tzinfo=UTC)
@@ -268,9 +268,9 @@ async def test_a_run_inserted_and_read_back_directly_matches_sqlalchemy(
         ).all()
         assert read_run is not None and read_task is not None
         return (
-            _model(RunRow, read_run),
-            _model(TaskRow, read_task),
-            [_model(StepRow, row) for row in read_steps],
+            model(RunRow, read_run),
+            model(TaskRow, read_task),
+            [model(StepRow, row) for row in read_steps],
         )
 
     expected = await direct.database.read(through_sqlalchemy)

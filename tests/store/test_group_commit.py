@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import anyio
 import pytest
 
-from orchestrator_mcp.store.sql import GroupCommit
+from orchestrator_mcp.store.group_commit import GroupCommit
 
 pytestmark = pytest.mark.anyio
 

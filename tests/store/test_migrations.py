@@ -11,7 +11,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.dialects import sqlite
 
 from orchestrator_mcp.store.engine import migrate, open_database
-from orchestrator_mcp.store.sql import _NEXT_READY_SQLITE, SqlStore, _ended_since
+from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.sql.dialect import NEXT_READY_SQLITE, ended_since
 from orchestrator_mcp.store.tables import SCHEMA_VERSION
 
 pytestmark = pytest.mark.anyio
@@ -101,7 +102,7 @@ async def test_a_claim_reads_the_queue_in_index_order_instead_of_sorting_it(sqli
 
 
 async def test_the_next_ready_time_is_read_from_an_index_not_a_scan_of_the_queue(sqlite_url: str) -> None:
-    details = await query_plan(sqlite_url, str(_NEXT_READY_SQLITE.statement))
+    details = await query_plan(sqlite_url, str(NEXT_READY_SQLITE.statement))
     assert "ix_runs_queued_not_before" in details and "SCAN runs" not in details
 
 
@@ -132,7 +133,7 @@ async def test_a_version_4_database_gets_the_index_of_ended_runs(database_url: s
 async def test_runs_ended_lately_are_counted_from_an_index_not_a_scan_of_every_run(
     sqlite_url: str, by_owner: bool
 ) -> None:
-    stats = str(_ended_since(True, by_owner)).replace(":since", "?").replace(":owner", "?")
+    stats = str(ended_since(True, by_owner)).replace(":since", "?").replace(":owner", "?")
     binds = ("2026-01-01 00:00:00.000000", "local")[: 1 + by_owner]
     details = await query_plan(sqlite_url, stats, binds)
     assert "ix_runs_finished" in details and "SCAN runs" not in details

@@ -8,7 +8,8 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from orchestrator_mcp.store.sql import RUNS, SqlStore
+from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.sql.statements import RUNS
 from orchestrator_mcp.store.tables import TaskRow, from_row
 from tests.store.test_sql_store import NOW, task_row
 

@@ -14,8 +14,9 @@ from orchestrator_mcp.domain.policy import OverlapPolicy, Policy
 from orchestrator_mcp.domain.run import RunStatus, TaskStatus, Trigger
 from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.errors import Unavailable
+from orchestrator_mcp.store.base import Slots
 from orchestrator_mcp.store.engine import migrate, open_database
-from orchestrator_mcp.store.sql import Slots, SqlStore
+from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import SCHEMA_VERSION, LogRow, StepRow, TaskRow
 from tests.conftest import log_values, step_values
 

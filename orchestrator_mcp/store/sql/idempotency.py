@@ -1,0 +1,86 @@
+"""Idempotency: the result of a tool call made with a key, returned again on a retry; a task or run
+inserted under a key in the same transaction that takes it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, Table, insert, or_, select
+
+from orchestrator_mcp.store.sql.core import SqlBase
+from orchestrator_mcp.store.sql.statements import IDEMPOTENCY, RUN_INSERT, RUNS, TASKS
+from orchestrator_mcp.store.tables import IdempotencyRow, RunRow, TaskRow
+
+
+class IdempotencyMixin(SqlBase):
+    """Remembered results by (owner, tool, key)."""
+
+    async def find_idempotent(self, owner: str, tool: str, key: str, since: datetime) -> str | None:
+        stmt = select(IDEMPOTENCY.c.result_id).where(
+            IDEMPOTENCY.c.owner == owner,
+            IDEMPOTENCY.c.tool == tool,
+            IDEMPOTENCY.c.key == key,
+            IDEMPOTENCY.c.created_at >= since,
+        )
+        value = await self._scalar(stmt)
+        return None if value is None else str(value)
+
+    async def remember_idempotent(self, row: IdempotencyRow) -> None:
+        values = row.model_dump()
+        stmt = self._insert(IDEMPOTENCY).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["owner", "tool", "key"],
+            set_={"created_at": values["created_at"], "result_id": values["result_id"]},
+        )
+        await self.database.write(lambda conn: conn.execute(stmt))
+
+    async def insert_task_once(self, task: TaskRow, key: IdempotencyRow, fresh_after: datetime) -> str:
+        """Insert `task` under an idempotency key, in one transaction: unless the key already holds a
+        task (remembered after `fresh_after` and still stored), whose id is returned instead."""
+
+        def work(conn: Connection) -> str:
+            holder = self._take_key(conn, key, fresh_after, TASKS)
+            if holder is not None:
+                return holder
+            conn.execute(insert(TASKS).values(**task.model_dump()))
+            self._notify(conn, "task", task.id)
+            return task.id
+
+        return await self.database.write(work)
+
+    async def insert_run_once(self, run: RunRow, key: IdempotencyRow, fresh_after: datetime) -> str:
+        """`insert_task_once` for a run: the run, or the id of the one the key already holds."""
+
+        def work(conn: Connection) -> str:
+            holder = self._take_key(conn, key, fresh_after, RUNS)
+            if holder is not None:
+                return holder
+            RUN_INSERT.executemany(conn, [run.model_dump()])
+            self._notify(conn, "run", run.id)
+            return run.id
+
+        return await self.database.write(work)
+
+    def _take_key(
+        self, conn: Connection, key: IdempotencyRow, fresh_after: datetime, held: Table
+    ) -> str | None:
+        """Make `key` hold `key.result_id`, unless it holds a record of `held` remembered after
+        `fresh_after`: then that record's id. Concurrent calls with one key queue on its row, so
+        exactly one of them takes it."""
+        values = key.model_dump()
+        still_held = select(held.c.id).where(held.c.id == IDEMPOTENCY.c.result_id).exists()
+        stmt = (
+            self._insert(IDEMPOTENCY)
+            .values(**values)
+            .on_conflict_do_update(
+                index_elements=["owner", "tool", "key"],
+                set_={"created_at": values["created_at"], "result_id": values["result_id"]},
+                where=or_(IDEMPOTENCY.c.created_at < fresh_after, ~still_held),
+            )
+        )
+        if conn.execute(stmt).rowcount:
+            return None
+        holder = select(IDEMPOTENCY.c.result_id).where(
+            IDEMPOTENCY.c.owner == key.owner, IDEMPOTENCY.c.tool == key.tool, IDEMPOTENCY.c.key == key.key
+        )
+        return str(conn.execute(holder).scalar_one())
