@@ -11,7 +11,7 @@ import anyio
 from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.engine.handle import RunHandle
 from orchestrator_mcp.engine.timing import wait_seconds
-from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.base import RunQueue
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ CANCEL_POLL_SECONDS = 0.5
 class Cancellations:
     """Cuts runs of this process by their handles (the dispatcher's, read live)."""
 
-    def __init__(self, store: SqlStore, clock: Clock, handles: Mapping[str, RunHandle]) -> None:
+    def __init__(self, store: RunQueue, clock: Clock, handles: Mapping[str, RunHandle]) -> None:
         self.store = store
         self.clock = clock
         self.handles = handles

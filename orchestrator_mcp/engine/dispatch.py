@@ -18,8 +18,8 @@ from orchestrator_mcp.engine.readings import Readings
 from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.settings import EngineSettings
 from orchestrator_mcp.engine.timing import wait_seconds
+from orchestrator_mcp.store.base import Claim, RunQueue, Slots
 from orchestrator_mcp.store.outage import through_outages
-from orchestrator_mcp.store.sql import Claim, Slots, SqlStore
 from orchestrator_mcp.store.tables import RunRow, TaskRow
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: RunQueue,
         runner: Runner,
         clock: Clock,
         settings: EngineSettings,

@@ -18,7 +18,7 @@ from orchestrator_mcp.engine.dispatch import Dispatcher
 from orchestrator_mcp.engine.readings import Readings
 from orchestrator_mcp.engine.run_rows import run_values
 from orchestrator_mcp.engine.settings import EngineSettings
-from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.base import RunQueue
 from orchestrator_mcp.store.tables import TaskRow
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class Firing:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: RunQueue,
         clock: Clock,
         settings: EngineSettings,
         readings: Readings,
@@ -62,7 +62,7 @@ class Firing:
 
     async def fire_due(self, now: datetime) -> datetime | None:
         """Turn every due fire time into runs, and start those this instance has free slots for
-        (see `SqlStore.fire_due`); returns the next fire time due after `now`, if any.
+        (see `RunQueue.fire_due`); returns the next fire time due after `now`, if any.
 
         Firing is a write transaction, so it is only begun when a (cheaper) read finds something due:
         the loop goes round after every run that ends, mostly with nothing to fire.

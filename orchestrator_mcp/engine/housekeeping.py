@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.engine.settings import EngineSettings
-from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.base import RunQueue
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 class Retention:
     """Applies run retention (at start-up, then every `housekeeping_seconds` of the clock)."""
 
-    def __init__(self, store: SqlStore, clock: Clock, settings: EngineSettings) -> None:
+    def __init__(self, store: RunQueue, clock: Clock, settings: EngineSettings) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings

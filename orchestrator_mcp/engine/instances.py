@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.engine.settings import EngineSettings
-from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.base import InstanceRegistry
 from orchestrator_mcp.store.tables import InstanceRow
 
 
@@ -32,7 +32,7 @@ class Membership:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: InstanceRegistry,
         clock: Clock,
         settings: EngineSettings,
         instance: Instance,

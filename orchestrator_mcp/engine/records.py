@@ -15,8 +15,8 @@ from orchestrator_mcp.domain.pipeline import Step
 from orchestrator_mcp.domain.redaction import Redactor
 from orchestrator_mcp.domain.run import StepStatus
 from orchestrator_mcp.engine.events import RunEvent, RunEvents
+from orchestrator_mcp.store.base import RunJournal
 from orchestrator_mcp.store.outage import through_outages
-from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import LogValues, RunRow, StepValues, log_line
 
 
@@ -74,7 +74,7 @@ class Recorder:
         self,
         run: RunRow,
         steps_total: int,
-        store: SqlStore,
+        store: RunJournal,
         clock: Clock,
         redactor: Redactor,
         events: RunEvents,

@@ -29,8 +29,8 @@ from orchestrator_mcp.engine.execution import Execution, StepFailed
 from orchestrator_mcp.engine.handle import RunHandle
 from orchestrator_mcp.engine.plans import PlanCache
 from orchestrator_mcp.engine.records import StepRecord
+from orchestrator_mcp.store.base import RunJournal
 from orchestrator_mcp.store.outage import through_outages
-from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import RunRow, TaskRow, log_line
 
 __all__ = ["RunHandle", "RunObserver", "Runner", "StepFailed", "StepRecord"]
@@ -47,7 +47,7 @@ class Runner:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: RunJournal,
         catalog: Catalog,
         clock: Clock,
         secrets: Mapping[str, str],

@@ -37,8 +37,8 @@ from orchestrator_mcp.engine.run_rows import new_run, run_values
 from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.settings import EngineSettings
 from orchestrator_mcp.engine.timing import every, wait_for
+from orchestrator_mcp.store.base import Store
 from orchestrator_mcp.store.outage import STORE_RETRY
-from orchestrator_mcp.store.sql import SqlStore
 
 __all__ = ["Engine", "EngineSettings", "Instance", "Reading", "Readings", "new_run", "run_values"]
 
@@ -50,7 +50,7 @@ class Engine:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: Store,
         runner: Runner,
         clock: Clock,
         settings: EngineSettings,

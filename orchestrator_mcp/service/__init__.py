@@ -24,7 +24,7 @@ from orchestrator_mcp.service.definitions import Definitions
 from orchestrator_mcp.service.runs import Progress, Runs
 from orchestrator_mcp.service.status import Status
 from orchestrator_mcp.service.tasks import Tasks
-from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.base import Store
 
 __all__ = ["Definitions", "Orchestrator", "Progress", "Runs", "Status", "Tasks"]
 
@@ -34,7 +34,7 @@ class Orchestrator:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: Store,
         catalog: Catalog,
         engine: Engine,
         clock: Clock,

@@ -24,7 +24,7 @@ from orchestrator_mcp.principal import Principal
 from orchestrator_mcp.service.idempotency import fresh_after, key_row
 from orchestrator_mcp.service.row_views import format_log_line, run_view
 from orchestrator_mcp.service.tasks import Tasks
-from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.base import Store
 from orchestrator_mcp.store.tables import RunRow, TaskRow, log_line
 from orchestrator_mcp.views import RunList, RunView
 
@@ -41,9 +41,7 @@ Progress = Callable[[float, float, str], Awaitable[None]]
 class Runs:
     """The runs of the principal's tasks."""
 
-    def __init__(
-        self, store: SqlStore, tasks: Tasks, engine: Engine, clock: Clock, events: RunEvents
-    ) -> None:
+    def __init__(self, store: Store, tasks: Tasks, engine: Engine, clock: Clock, events: RunEvents) -> None:
         self.store = store
         self.tasks = tasks
         self.engine = engine

@@ -12,7 +12,7 @@ from orchestrator_mcp.domain.run import ACTIVE_RUN_STATUSES, RunStatus, TaskStat
 from orchestrator_mcp.engine.scheduler import Engine
 from orchestrator_mcp.errors import NotFound
 from orchestrator_mcp.principal import Principal
-from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.base import Store
 from orchestrator_mcp.timefmt import rfc3339
 from orchestrator_mcp.views import (
     CatalogStateView,
@@ -35,7 +35,7 @@ class Status:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: Store,
         catalog: Catalog,
         engine: Engine,
         clock: Clock,

@@ -20,7 +20,7 @@ from orchestrator_mcp.principal import Principal
 from orchestrator_mcp.service.definitions import Definitions
 from orchestrator_mcp.service.idempotency import fresh_after, key_row
 from orchestrator_mcp.service.row_views import task_view
-from orchestrator_mcp.store.sql import SqlStore
+from orchestrator_mcp.store.base import Store
 from orchestrator_mcp.store.tables import TaskRow
 from orchestrator_mcp.views import DeletedView, TaskList, TaskView
 
@@ -31,7 +31,7 @@ CHANGEABLE = ("title", "schedule", "pipeline", "on_failure", "output", "policy")
 class Tasks:
     """The principal's tasks."""
 
-    def __init__(self, store: SqlStore, definitions: Definitions, engine: Engine, clock: Clock) -> None:
+    def __init__(self, store: Store, definitions: Definitions, engine: Engine, clock: Clock) -> None:
         self.store = store
         self.definitions = definitions
         self.engine = engine

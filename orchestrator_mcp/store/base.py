@@ -167,7 +167,7 @@ class TaskStore(Protocol):
 @runtime_checkable
 class RunQueue(Protocol):
     """What the engine's loop uses: fire due tasks, claim ready runs, know when to look again, and
-    clean up after cancelled runs, dead instances and old runs."""
+    clean up after cancelled and old runs."""
 
     async def next_due_at(self) -> datetime | None:
         """The earliest `next_run_at` of the active tasks, or None."""
@@ -213,15 +213,6 @@ class RunQueue(Protocol):
 
     async def cancel_requested(self, run_ids: Iterable[str]) -> set[str]:
         """Which of these runs someone asked to cancel (from any process)."""
-        ...
-
-    async def orphaned_running_runs(self, live_instances: Sequence[str]) -> list[str]:
-        """Ids of the instances that hold running runs but are not among `live_instances`."""
-        ...
-
-    async def interrupt_runs(self, instance_ids: Sequence[str], now: datetime, reason: str) -> list[str]:
-        """End the running runs of these (dead) instances as `interrupted`, logging `reason`; returns
-        their ids."""
         ...
 
     async def delete_expired_runs(self, older_than: datetime, keep_per_task: int) -> int:
@@ -288,7 +279,8 @@ class RunJournal(Protocol):
 
 @runtime_checkable
 class InstanceRegistry(Protocol):
-    """The server processes sharing the database, each known by its heartbeat."""
+    """The server processes sharing the database, each known by its heartbeat, and the running runs
+    of those that died."""
 
     async def heartbeat(self, instance: InstanceRow) -> None:
         """Insert or refresh this process's instance row."""
@@ -304,6 +296,15 @@ class InstanceRegistry(Protocol):
 
     async def remove_instance(self, instance_id: str) -> None:
         """Delete this instance's row (at a clean shutdown)."""
+        ...
+
+    async def orphaned_running_runs(self, live_instances: Sequence[str]) -> list[str]:
+        """Ids of the instances that hold running runs but are not among `live_instances`."""
+        ...
+
+    async def interrupt_runs(self, instance_ids: Sequence[str], now: datetime, reason: str) -> list[str]:
+        """End the running runs of these (dead) instances as `interrupted`, logging `reason`; returns
+        their ids."""
         ...
 
 

@@ -22,7 +22,8 @@ from orchestrator_mcp.engine.readings import Reading
 from orchestrator_mcp.engine.run_rows import new_run, run_values
 from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.scheduler import Engine, EngineSettings
-from orchestrator_mcp.store.sql import Claim, Fired, FirePlanner, RunFactory, Slots, SqlStore
+from orchestrator_mcp.store.base import Claim, Fired, FirePlanner, RunFactory, Slots
+from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import RunRow, TaskRow
 from tool_catalog import create_core_server
 

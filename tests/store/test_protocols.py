@@ -69,6 +69,8 @@ def test_each_protocol_holds_what_its_caller_uses() -> None:
         "list_instances",
         "remove_dead_instances",
         "remove_instance",
+        "orphaned_running_runs",
+        "interrupt_runs",
     }
     once = {"insert_task_once", "insert_run_once"}
     assert members(IdempotencyStore) == {"find_idempotent", "remember_idempotent", *once}

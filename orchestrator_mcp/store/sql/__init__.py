@@ -23,9 +23,7 @@ in dialect.py, row-to-object helpers in rows.py.
 
 from __future__ import annotations
 
-from orchestrator_mcp.store.base import Claim, Fired, FirePlanner, Progress, RunFactory, Slots
 from orchestrator_mcp.store.engine import migrate, open_database
-from orchestrator_mcp.store.group_commit import GroupCommit
 from orchestrator_mcp.store.sql.fire import FireMixin
 from orchestrator_mcp.store.sql.idempotency import IdempotencyMixin
 from orchestrator_mcp.store.sql.instances import InstancesMixin
@@ -36,14 +34,6 @@ from orchestrator_mcp.store.sql.statements import IDEMPOTENCY, INSTANCES, LOGS, 
 from orchestrator_mcp.store.sql.tasks import TasksMixin
 
 __all__ = [
-    # Their homes are store.base and store.group_commit; still importable from here.
-    "Claim",
-    "FirePlanner",
-    "Fired",
-    "GroupCommit",
-    "Progress",
-    "RunFactory",
-    "Slots",
     "SqlStore",
     # The tables, as benchmarks and tests reach for them.
     "IDEMPOTENCY",
