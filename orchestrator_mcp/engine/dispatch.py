@@ -53,6 +53,7 @@ class Dispatcher:
         self._runs: TaskGroup | None = None
         self._stopping = False
         self._idle = anyio.Event()
+        self._reserved = 0
 
     @contextmanager
     def executing(self, runs: TaskGroup) -> Iterator[None]:
@@ -66,10 +67,23 @@ class Dispatcher:
     def slots(self) -> Slots | None:
         """The run slots this instance has free, for a claim or a fire to start runs in; None if it
         takes none (stopping, not executing, or full)."""
-        free = self.settings.max_concurrent_runs - len(self.handles)
+        free = self.settings.max_concurrent_runs - len(self.handles) - self._reserved
         if self._stopping or self._runs is None or free <= 0:
             return None
         return Slots(self.instance_id, free)
+
+    @contextmanager
+    def reserved_slot(self) -> Iterator[Slots | None]:
+        """One free slot, kept from the loop's claims and fires while a run is inserted outside the
+        loop to start in it (`start` before leaving the block); None if none is free."""
+        if self.slots() is None:
+            yield None
+            return
+        self._reserved += 1
+        try:
+            yield Slots(self.instance_id, 1)
+        finally:
+            self._reserved -= 1
 
     async def dispatch(self, now: datetime) -> None:
         """Claim as many ready runs as there are free slots and start them."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterator, KeysView
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 
 import anyio
@@ -37,7 +37,7 @@ from orchestrator_mcp.engine.run_rows import new_run, run_values
 from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.settings import EngineSettings
 from orchestrator_mcp.engine.timing import every, wait_for
-from orchestrator_mcp.store.base import Store
+from orchestrator_mcp.store.base import Claim, Slots, Store
 from orchestrator_mcp.store.outage import STORE_RETRY
 
 __all__ = ["Engine", "EngineSettings", "Instance", "Reading", "Readings", "new_run", "run_values"]
@@ -97,6 +97,14 @@ class Engine:
     def running(self) -> KeysView[str]:
         """The ids of the runs executing in this process: a live, read-only view."""
         return self.dispatcher.handles.keys()
+
+    def reserved_slot(self) -> AbstractContextManager[Slots | None]:
+        """A free slot for one run started outside the loop (see `start`), or None if none is free."""
+        return self.dispatcher.reserved_slot()
+
+    def start(self, claim: Claim) -> None:
+        """Execute runs already marked running on this instance (with their tasks)."""
+        self.dispatcher.start(claim)
 
     @property
     def woken(self) -> bool:

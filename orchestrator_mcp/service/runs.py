@@ -86,18 +86,21 @@ class Runs:
         now = self.clock.now()
         policy = Policy.model_validate(task.policy)
         run = new_run(task, Trigger.MANUAL, now, now, policy, task.params | dict(params or {}))
-        if key:
-            holder = await self.store.insert_run_once(
-                run, key_row(who, "run_now", key, run.id, now), fresh_after(now)
-            )
-            if holder != run.id:
-                earlier = await self.store.get_run(holder)
-                if earlier is None:  # deleted between the insert that lost and this read
-                    raise Conflict(f"idempotency_key '{key}': the run it made was just deleted; call again")
-                return earlier, False
-        else:
-            await self.store.insert_run(run)
-        self.engine.wake(due_times=False)
+        with self.engine.reserved_slot() as slot:
+            holder = run.id
+            if key:
+                once = key_row(who, "run_now", key, run.id, now)
+                holder, started = await self.store.insert_run_once(run, once, fresh_after(now), slot)
+            else:
+                started = await self.store.insert_run(run, slot)
+            self.engine.start(started)
+        if holder != run.id:
+            earlier = await self.store.get_run(holder)
+            if earlier is None:  # deleted between the insert that lost and this read
+                raise Conflict(f"idempotency_key '{key}': the run it made was just deleted; call again")
+            return earlier, False
+        if not started.runs:
+            self.engine.wake(due_times=False)
         return run, True
 
     async def _wait_for(

@@ -126,8 +126,11 @@ class TaskStore(Protocol):
         returns the ids of the running runs asked to stop."""
         ...
 
-    async def insert_run(self, run: RunRow) -> None:
-        """Queue a run made outside a fire (a manual run); other instances are told.
+    async def insert_run(self, run: RunRow, start: Slots | None = None) -> Claim:
+        """Queue a run made outside a fire (a manual run); other instances are told. With `start`
+        (a free slot), the run goes in already running on that instance if a claim made now would
+        take it: it is ready, no other queued run is, and of an exclusive task nothing else of it is
+        active. Returns the run so started with its task, or an empty claim if it was queued.
 
         Raises:
             sqlalchemy.exc.IntegrityError: a run with this id, or of this task and fire key, is stored.
@@ -332,9 +335,11 @@ class IdempotencyStore(Protocol):
         """
         ...
 
-    async def insert_run_once(self, run: RunRow, key: IdempotencyRow, fresh_after: datetime) -> str:
-        """`insert_task_once` for a run queued by hand: the run's id, or that of the run the key
-        already holds."""
+    async def insert_run_once(
+        self, run: RunRow, key: IdempotencyRow, fresh_after: datetime, start: Slots | None = None
+    ) -> tuple[str, Claim]:
+        """`insert_task_once` for a run queued by hand, inserted as `insert_run` does: the run's id,
+        or that of the run the key already holds; and the run if it started."""
         ...
 
 

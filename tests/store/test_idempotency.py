@@ -124,7 +124,7 @@ async def test_racing_inserts_of_runs_under_one_key_store_exactly_one(database_u
                 params={},
             )
             once = IdempotencyRow(owner="alice", tool="run_now", key="k", created_at=NOW, result_id=run.id)
-            holders.append(await store.insert_run_once(run, once, NOW - timedelta(hours=24)))
+            holders.append((await store.insert_run_once(run, once, NOW - timedelta(hours=24)))[0])
 
         async with anyio.create_task_group() as group:
             for n in range(RACERS):

@@ -351,3 +351,43 @@ async def test_runs_ended_since_a_time_are_counted_by_status_and_owner(store: Sq
     }
     assert await store.run_stats("local", since) == stats
     assert await store.run_stats("someone_else", since) == {}
+
+
+async def test_a_manual_run_given_a_free_slot_goes_in_running_when_a_claim_would_take_it(
+    store: SqlStore,
+) -> None:
+    task = task_row("task_a", None)
+    await store.insert_task(task)
+    first = new_run(task, Trigger.MANUAL, NOW, NOW, Policy(overlap=OverlapPolicy.ALLOW), {})
+
+    started = await store.insert_run(first, Slots("inst_1", 1))
+
+    assert [run.id for run in started.runs] == [first.id] and list(started.tasks) == ["task_a"]
+    stored = await store.get_run(first.id)
+    assert stored is not None and stored.status == "running" and stored.instance_id == "inst_1"
+    assert started.runs[0] == stored  # what the engine executes is the stored row
+    assert (await store.claim(NOW, "inst_2", 10)).runs == []  # nothing left for a claim
+
+
+async def test_a_manual_run_is_queued_when_a_claim_would_not_take_it_now(store: SqlStore) -> None:
+    task = task_row("task_a", None)
+    await store.insert_task(task)
+    slot = Slots("inst_1", 1)
+    exclusive = Policy()  # overlap skip: one active run of the task at a time
+    running = await store.insert_run(new_run(task, Trigger.MANUAL, NOW, NOW, exclusive, {}), slot)
+    assert len(running.runs) == 1
+
+    # Of an exclusive task with a run active: queued, for the claim once that run ends.
+    behind = await store.insert_run(new_run(task, Trigger.MANUAL, NOW, NOW, exclusive, {}), slot)
+    # No slot given: queued.
+    other = task_row("task_b", None)
+    await store.insert_task(other)
+    unslotted = await store.insert_run(new_run(other, Trigger.MANUAL, NOW, NOW, Policy(), {}))
+    # A ready queued run waits (the claim owes it the slot first): queued too.
+    third = task_row("task_c", None)
+    await store.insert_task(third)
+    after_waiting = await store.insert_run(new_run(third, Trigger.MANUAL, NOW, NOW, Policy(), {}), slot)
+
+    assert (behind.runs, unslotted.runs, after_waiting.runs) == ([], [], [])
+    statuses = sorted(run.status for run in await store.list_runs(None, None, None, None, 10, None))
+    assert statuses == ["queued", "queued", "queued", "running"]

@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 
-class SqlStore(TasksMixin, RunsMixin, FireMixin, QueueMixin, JournalMixin, InstancesMixin, IdempotencyMixin):
+class SqlStore(TasksMixin, IdempotencyMixin, RunsMixin, FireMixin, QueueMixin, JournalMixin, InstancesMixin):
     """Durable state on SQLite or PostgreSQL: each method is one transaction (see store.engine)."""
 
     @classmethod

@@ -54,7 +54,7 @@ class FireMixin(SqlBase):
             due = list(models(TaskRow, conn.execute(self._due_tasks, {"now": now, "limit": read})))
             whole = len(due) <= batch
             tasks = {task.id: task for task in due[:batch]}
-            active = _active_runs(conn, list(tasks))
+            active = active_runs(conn, list(tasks))
             runs: list[dict[str, Any]] = []
             moves: list[dict[str, Any]] = []
             for task in tasks.values():
@@ -73,7 +73,7 @@ class FireMixin(SqlBase):
                     }
                 )
             starting: list[dict[str, Any]] = []
-            if slots is not None and whole and runs and not _ready_run_waits(conn, now):
+            if slots is not None and whole and runs and not ready_run_waits(conn, now):
                 starting = _start_at_fire(runs, active, now, slots)
             queued, started = self._insert_fired(conn, runs)
             MOVE_TASKS.executemany(conn, moves)
@@ -169,7 +169,7 @@ def _start_at_fire(
     return starting
 
 
-def _ready_run_waits(conn: Connection, now: datetime) -> bool:
+def ready_run_waits(conn: Connection, now: datetime) -> bool:
     """Whether a queued run is ready: a claim may owe it a slot before the runs of a fire."""
     ready = next_ready(conn)
     return ready is not None and ready <= now
@@ -179,7 +179,7 @@ def _stored_run_ids(conn: Connection, ids: list[str]) -> list[str]:
     return [row[0] for row in conn.execute(select(RUNS.c.id).where(RUNS.c.id.in_(ids)))]
 
 
-def _active_runs(conn: Connection, task_ids: list[str]) -> dict[str, ActiveRuns]:
+def active_runs(conn: Connection, task_ids: list[str]) -> dict[str, ActiveRuns]:
     """Queued and running counts of these tasks' runs, in one query per chunk of ids."""
     counts: dict[str, dict[str, int]] = {}
     for chunk in chunks(task_ids, IN_CHUNK):

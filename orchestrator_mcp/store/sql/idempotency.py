@@ -7,12 +7,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Table, insert, or_, select
 
-from orchestrator_mcp.store.sql.core import SqlBase
-from orchestrator_mcp.store.sql.statements import IDEMPOTENCY, RUN_INSERT, RUNS, TASKS
+from orchestrator_mcp.store.base import Claim, Slots
+from orchestrator_mcp.store.sql.runs import RunsMixin
+from orchestrator_mcp.store.sql.statements import IDEMPOTENCY, RUNS, TASKS
 from orchestrator_mcp.store.tables import IdempotencyRow, RunRow, TaskRow
 
 
-class IdempotencyMixin(SqlBase):
+class IdempotencyMixin(RunsMixin):
     """Remembered results by (owner, tool, key)."""
 
     async def find_idempotent(self, owner: str, tool: str, key: str, since: datetime) -> str | None:
@@ -48,16 +49,17 @@ class IdempotencyMixin(SqlBase):
 
         return await self.database.write(work)
 
-    async def insert_run_once(self, run: RunRow, key: IdempotencyRow, fresh_after: datetime) -> str:
-        """`insert_task_once` for a run: the run, or the id of the one the key already holds."""
+    async def insert_run_once(
+        self, run: RunRow, key: IdempotencyRow, fresh_after: datetime, start: Slots | None = None
+    ) -> tuple[str, Claim]:
+        """`insert_task_once` for a run, inserted as `insert_run` does (`start`): the run's id, or the
+        id of the one the key already holds; and the run if it was started."""
 
-        def work(conn: Connection) -> str:
+        def work(conn: Connection) -> tuple[str, Claim]:
             holder = self._take_key(conn, key, fresh_after, RUNS)
             if holder is not None:
-                return holder
-            RUN_INSERT.executemany(conn, [run.model_dump()])
-            self._notify(conn, "run", run.id)
-            return run.id
+                return holder, Claim([], {})
+            return run.id, self._queue_or_start(conn, run, start)
 
         return await self.database.write(work)
 

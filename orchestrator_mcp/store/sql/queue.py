@@ -85,7 +85,7 @@ class QueueMixin(JournalMixin):
             if not chosen:
                 return Claim([], {})
             runs = _start_runs(conn, chosen, now, instance_id)
-            return Claim(runs, _tasks_by_id(conn, {run.task_id for run in runs}))
+            return Claim(runs, tasks_by_id(conn, {run.task_id for run in runs}))
 
         return await self.database.write(work)
 
@@ -162,7 +162,7 @@ def _start_runs(conn: Connection, chosen: list[str], now: datetime, instance_id:
     return sorted(models(RunRow, claimed), key=lambda run: rank[run.id])
 
 
-def _tasks_by_id(conn: Connection, task_ids: set[str]) -> dict[str, TaskRow]:
+def tasks_by_id(conn: Connection, task_ids: set[str]) -> dict[str, TaskRow]:
     """These tasks by id (those that still exist): one direct read each for a few on SQLite (see
     `ONE_BY_ONE`), otherwise one query per chunk of ids."""
     found: dict[str, TaskRow] = {}

@@ -7,23 +7,50 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
+from orchestrator_mcp.domain.firing import ActiveRuns
 from orchestrator_mcp.domain.run import RunStatus
+from orchestrator_mcp.store.base import Claim, Slots
 from orchestrator_mcp.store.sql.core import SqlBase
 from orchestrator_mcp.store.sql.dialect import SQLITE, ended_since
+from orchestrator_mcp.store.sql.fire import active_runs, ready_run_waits
+from orchestrator_mcp.store.sql.queue import tasks_by_id
 from orchestrator_mcp.store.sql.rows import fetch_one
 from orchestrator_mcp.store.sql.statements import ACTIVE, RUN_BY_ID, RUN_INSERT, RUNS
 from orchestrator_mcp.store.tables import RunRow
 
 
+def _claimable_now(conn: Connection, run: RunRow) -> bool:
+    if run.not_before > run.queued_at or ready_run_waits(conn, run.queued_at):
+        return False
+    return not run.exclusive or not active_runs(conn, [run.task_id]).get(run.task_id, ActiveRuns()).any
+
+
 class RunsMixin(SqlBase):
     """Runs read and changed outside the engine, each method one transaction."""
 
-    async def insert_run(self, run: RunRow) -> None:
-        def work(conn: Connection) -> None:
-            RUN_INSERT.executemany(conn, [run.model_dump()])
-            self._notify(conn, "run", run.id)
+    async def insert_run(self, run: RunRow, start: Slots | None = None) -> Claim:
+        """Queue `run`, or with `start`, insert it already running on that instance if a claim made
+        now would take it; returns the run so started, with its task (none if it was queued)."""
+        return await self.database.write(lambda conn: self._queue_or_start(conn, run, start))
 
-        await self.database.write(work)
+    def _queue_or_start(self, conn: Connection, run: RunRow, start: Slots | None) -> Claim:
+        """Insert `run` as `insert_run` does, on `conn`.
+
+        A claim made now would take it when a slot is free, it is ready, no other queued run is
+        ready (it would come first: the claim orders them), and, of an exclusive task, nothing else
+        of its task is queued or running. Then it starts here: no claim, and no wait for one."""
+        values = run.model_dump()
+        if start is not None and start.free > 0 and _claimable_now(conn, run):
+            values |= {
+                "status": RunStatus.RUNNING.value,
+                "started_at": run.queued_at,
+                "instance_id": start.instance_id,
+            }
+        RUN_INSERT.executemany(conn, [values])
+        if values["status"] == RunStatus.QUEUED.value:
+            self._notify(conn, "run", run.id)
+            return Claim([], {})
+        return Claim([RunRow.model_validate(values)], tasks_by_id(conn, {run.task_id}))
 
     async def get_run(self, run_id: str) -> RunRow | None:
         return await self.database.read(lambda conn: fetch_one(conn, RUN_BY_ID, RunRow, {"id": run_id}))
