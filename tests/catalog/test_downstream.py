@@ -20,8 +20,6 @@ from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
 from tests.conftest import call_error, call_ok, step_running
 
-pytestmark = pytest.mark.anyio
-
 ROOT = Path(__file__).resolve().parents[2]
 FAULTY = str(ROOT / "tests" / "catalog" / "faulty_server.py")
 WEATHER = str(ROOT / "examples" / "weather_server.py")

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
-import pytest
 from sqlalchemy import text
 
 from orchestrator_mcp.catalog import Catalog
@@ -19,8 +18,6 @@ from orchestrator_mcp.engine.scheduler import Engine, EngineSettings, new_run
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import LogRow, StepRow, TaskRow
 from tests.conftest import log_values, step_values
-
-pytestmark = pytest.mark.anyio
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

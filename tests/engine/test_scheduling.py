@@ -15,8 +15,6 @@ from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
 from tests.conftest import call_ok
 
-pytestmark = pytest.mark.anyio
-
 START = datetime(2026, 3, 2, 8, 59, 30, tzinfo=UTC)
 
 

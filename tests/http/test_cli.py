@@ -12,12 +12,9 @@ from pathlib import Path
 
 import anyio
 import httpx2
-import pytest
 
 from tests.conftest import call_ok
 from tests.http.support import ALL, connect, free_port
-
-pytestmark = pytest.mark.anyio
 
 
 def cli(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

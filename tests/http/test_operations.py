@@ -10,8 +10,6 @@ from orchestrator_mcp.config import Settings
 from tests.conftest import call_error, call_ok, echo_pipeline
 from tests.http.support import ALL, connect, serving
 
-pytestmark = pytest.mark.anyio
-
 SCHEDULE = {"kind": "interval", "expr": "1h"}
 
 

@@ -8,7 +8,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import anyio
-import pytest
 
 from tests.conftest import call_ok
 from tests.postgres.processes import (
@@ -19,8 +18,6 @@ from tests.postgres.processes import (
     wait_for,
 )
 from tests.reliability.support import connect, kill, start, terminate
-
-pytestmark = pytest.mark.anyio
 
 BEFORE_KILL = 8
 AFTER_KILL = 12

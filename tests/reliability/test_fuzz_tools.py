@@ -14,8 +14,6 @@ from mcp import Client
 from tests.conftest import call_ok, text_of
 from tests.reliability.support import connect
 
-pytestmark = pytest.mark.anyio
-
 SEED = 1729
 CASES = 3000
 

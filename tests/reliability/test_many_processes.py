@@ -8,13 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import anyio
-import pytest
 from mcp import Client
 
 from tests.conftest import call_ok
 from tests.reliability.support import check_fire_times, connect, query
-
-pytestmark = pytest.mark.anyio
 
 SECONDS = 20
 TASKS = 4

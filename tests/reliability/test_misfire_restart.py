@@ -7,12 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import anyio
-import pytest
 
 from tests.conftest import call_ok
 from tests.reliability.support import MISSED, connect, kill, query, start, stored_time, terminate, wait_for
-
-pytestmark = pytest.mark.anyio
 
 DOWNTIME = 8
 

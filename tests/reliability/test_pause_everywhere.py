@@ -5,12 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
-import pytest
 
 from tests.conftest import call_ok
 from tests.reliability.support import connect, kill, query, start, wait_for
-
-pytestmark = pytest.mark.anyio
 
 EVERY_SECOND = {"kind": "interval", "expr": "1s"}
 NOOP = [{"id": "n", "uses": "core.noop"}]

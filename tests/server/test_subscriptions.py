@@ -20,8 +20,6 @@ from orchestrator_mcp.server import create_server
 from orchestrator_mcp.server.subscriptions import OwnedUpdate, OwnerView, ResourceUpdates
 from tests.conftest import call_ok
 
-pytestmark = pytest.mark.anyio
-
 THREE_SLOW_STEPS = [{"id": f"s{i}", "uses": "core.sleep", "with": {"seconds": 0.3}} for i in range(3)]
 
 

@@ -13,8 +13,6 @@ from mcp import Client
 
 from tests.conftest import call_error, call_ok, echo_pipeline
 
-pytestmark = pytest.mark.anyio
-
 MANUAL = {"kind": "manual"}
 
 
