@@ -20,6 +20,8 @@ from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
 from tests.conftest import call_error, call_ok, step_running
 
+pytestmark = pytest.mark.slow  # spawns downstream MCP server processes
+
 ROOT = Path(__file__).resolve().parents[2]
 FAULTY = str(ROOT / "tests" / "catalog" / "faulty_server.py")
 WEATHER = str(ROOT / "examples" / "weather_server.py")

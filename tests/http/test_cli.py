@@ -12,9 +12,12 @@ from pathlib import Path
 
 import anyio
 import httpx2
+import pytest
 
 from tests.conftest import call_ok
 from tests.http.support import ALL, connect, free_port
+
+pytestmark = pytest.mark.slow  # spawns server processes
 
 
 def cli(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

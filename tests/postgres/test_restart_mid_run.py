@@ -4,11 +4,14 @@ the database cannot be reached, and the server serves again once it is back."""
 from __future__ import annotations
 
 import anyio
+import pytest
 
 from tests.conftest import call_error, call_ok
 from tests.postgres.processes import wait_for
 from tests.postgres.server import Cluster
 from tests.reliability.support import connect
+
+pytestmark = pytest.mark.slow  # spawns server processes
 
 
 async def test_a_run_whose_write_meets_a_restarting_database_waits_for_it_and_succeeds(

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import anyio
+import pytest
 
 from tests.conftest import call_ok
 from tests.postgres.processes import (
@@ -18,6 +19,8 @@ from tests.postgres.processes import (
     wait_for,
 )
 from tests.reliability.support import connect, kill, start, terminate
+
+pytestmark = pytest.mark.slow  # spawns server processes
 
 BEFORE_KILL = 8
 AFTER_KILL = 12

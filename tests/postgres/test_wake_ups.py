@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import anyio
+import pytest
 from mcp import Client
 
 from tests.conftest import call_ok
@@ -22,6 +23,8 @@ from tests.postgres.processes import (
 )
 from tests.postgres.server import Cluster
 from tests.reliability.support import connect, start, terminate
+
+pytestmark = pytest.mark.slow  # spawns server processes
 
 SLOW_POLL = {"ORCH_POLL_INTERVAL_SECONDS": "30"}
 """Far longer than any wait below: only a notice can explain a quick start."""

@@ -8,9 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import anyio
+import pytest
 
 from tests.conftest import call_ok
 from tests.reliability.support import check_fire_times, connect, kill, query, start, terminate, wait_for
+
+pytestmark = pytest.mark.slow  # spawns server processes
 
 CYCLES = 20
 SEED = 20260302

@@ -14,6 +14,8 @@ from mcp import Client
 from tests.conftest import call_ok, text_of
 from tests.reliability.support import connect
 
+pytestmark = pytest.mark.slow  # spawns server processes
+
 SEED = 1729
 CASES = 3000
 

@@ -8,10 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import anyio
+import pytest
 from mcp import Client
 
 from tests.conftest import call_ok
 from tests.reliability.support import check_fire_times, connect, query
+
+pytestmark = pytest.mark.slow  # spawns server processes
 
 SECONDS = 20
 TASKS = 4

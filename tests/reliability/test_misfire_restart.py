@@ -7,9 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import anyio
+import pytest
 
 from tests.conftest import call_ok
 from tests.reliability.support import MISSED, connect, kill, query, start, stored_time, terminate, wait_for
+
+pytestmark = pytest.mark.slow  # spawns server processes
 
 DOWNTIME = 8
 

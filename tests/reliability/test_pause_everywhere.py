@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import pytest
 
 from tests.conftest import call_ok
 from tests.reliability.support import connect, kill, query, start, wait_for
+
+pytestmark = pytest.mark.slow  # spawns server processes
 
 EVERY_SECOND = {"kind": "interval", "expr": "1s"}
 NOOP = [{"id": "n", "uses": "core.noop"}]

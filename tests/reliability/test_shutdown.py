@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import call_ok
 from tests.reliability.support import connect, kill, start, terminate, wait_for
 
+pytestmark = pytest.mark.slow  # spawns server processes
+
 
 async def test_sigterm_interrupts_a_run_still_going_after_the_grace_and_exits_zero(tmp_path: Path) -> None:
     database = tmp_path / "shutdown.db"
