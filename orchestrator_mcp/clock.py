@@ -55,6 +55,7 @@ class ManualClock:
         self._now = start.astimezone(UTC)
         self._sleepers: list[tuple[datetime, int, anyio.Event]] = []
         self._counter = itertools.count()
+        self._slept: anyio.Event | None = None  # set when a sleeper arrives, for `sleeper_at`
 
     def now(self) -> datetime:
         return self._now
@@ -65,10 +66,22 @@ class ManualClock:
             return
         event = anyio.Event()
         heapq.heappush(self._sleepers, (deadline, next(self._counter), event))
+        if self._slept is not None:
+            self._slept.set()
+            self._slept = None
         await event.wait()
 
     async def sleep(self, seconds: float) -> None:
         await self.sleep_until(self._now + timedelta(seconds=seconds))
+
+    async def sleeper_at(self, deadline: datetime) -> None:
+        """Return once something sleeps until exactly `deadline`: a test knows a nap has begun (and
+        will end when the clock reaches `deadline`) before it moves the clock past it."""
+        deadline = deadline.astimezone(UTC)
+        while not any(due == deadline and not event.is_set() for due, _, event in self._sleepers):
+            if self._slept is None:
+                self._slept = anyio.Event()
+            await self._slept.wait()
 
     def set(self, moment: datetime) -> None:
         """Jump to `moment` (never backwards) and wake the sleepers that are due."""

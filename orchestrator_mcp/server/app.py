@@ -53,11 +53,13 @@ def secrets_from(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def catalog_connections(settings: Settings, downstream: list[ServerEntry]) -> list[ServerConnection]:
-    """The built-in servers, then the downstream servers of the catalog file."""
+def catalog_connections(
+    settings: Settings, downstream: list[ServerEntry], clock: Clock | None = None
+) -> list[ServerConnection]:
+    """The built-in servers (`core.sleep` on `clock`), then the downstream servers of the catalog file."""
     allow = [host for host in (settings.http_allow or "").split(",") if host.strip()] or None
     return [
-        ServerConnection("core", "builtin", create_core_server()),
+        ServerConnection("core", "builtin", create_core_server(clock)),
         ServerConnection("http", "builtin", create_http_server(allow)),
         *(entry.connection() for entry in downstream),
     ]
@@ -109,7 +111,7 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: MCPServer[Orchestrator]) -> AsyncIterator[Orchestrator]:
         store = await SqlStore.open(settings.database_url, settings.db_pool_size)
-        catalog = Catalog(catalog_connections(settings, downstream), observer=metrics)
+        catalog = Catalog(catalog_connections(settings, downstream, clock), observer=metrics)
         events = RunEvents()
         events.listen(None, updates.on_run_event)
         runner = Runner(store, catalog, clock, secrets_from(os.environ), events, observer=metrics)
