@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -20,6 +21,10 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds that only ever grow, from an arbitrary start: for measuring spans (rate limits)."""
         ...
 
     async def sleep_until(self, deadline: datetime) -> None:
@@ -37,6 +42,9 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
     async def sleep_until(self, deadline: datetime) -> None:
         delay = (deadline - self.now()).total_seconds()
         if delay > 0:
@@ -52,13 +60,16 @@ class ManualClock:
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
-        self._now = start.astimezone(UTC)
+        self._now = self._start = start.astimezone(UTC)
         self._sleepers: list[tuple[datetime, int, anyio.Event]] = []
         self._counter = itertools.count()
         self._slept: anyio.Event | None = None  # set when a sleeper arrives, for `sleeper_at`
 
     def now(self) -> datetime:
         return self._now
+
+    def monotonic(self) -> float:
+        return (self._now - self._start).total_seconds()
 
     async def sleep_until(self, deadline: datetime) -> None:
         if deadline <= self._now:

@@ -58,3 +58,11 @@ def test_a_manual_clock_never_goes_backwards() -> None:
     clock = ManualClock(NOW)
     with pytest.raises(ValueError, match="backwards"):
         clock.set(NOW - timedelta(seconds=1))
+
+
+def test_monotonic_seconds_follow_a_manual_clock_exactly() -> None:
+    clock = ManualClock(NOW)
+    assert clock.monotonic() == 0.0
+    clock.advance(1)
+    clock.advance(0.5)
+    assert clock.monotonic() == 1.5

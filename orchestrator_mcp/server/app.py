@@ -162,7 +162,7 @@ def build_server(
         middleware=[RememberRequest()],
         subscriptions=updates.bus,
     )
-    calls = ToolCalls(metrics, RateLimiter(rate_limit) if rate_limit is not None else None)
+    calls = ToolCalls(metrics, RateLimiter(rate_limit, clock.monotonic) if rate_limit is not None else None)
     logs = ClientLogLevels()
     logs.register(mcp)
     register_tools(mcp, calls, logs)
