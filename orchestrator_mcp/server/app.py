@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -78,13 +78,19 @@ class Served:
         return self.state.get("service")
 
 
-def create_server(settings: Settings | None = None, clock: Clock | None = None) -> MCPServer[Orchestrator]:
+def create_server(
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    *,
+    on_ready: Callable[[], None] | None = None,
+) -> MCPServer[Orchestrator]:
     """The orchestrator as an MCPServer (for stdio and in-process clients); nothing runs until started.
+    `on_ready` is called once it has started: store open, catalog connecting, engine running.
 
     Raises:
         CatalogFileError: the catalog file named by the settings cannot be used.
     """
-    return build_server(settings, clock).mcp
+    return build_server(settings, clock, on_ready=on_ready).mcp
 
 
 def build_server(
@@ -93,6 +99,7 @@ def build_server(
     *,
     auth: AuthSettings | None = None,
     rate_limit: int | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> Served:
     """The orchestrator, optionally requiring bearer tokens (`auth`) and limiting tool calls per
     principal per minute (`rate_limit`).
@@ -137,6 +144,8 @@ def build_server(
                     await group.start(engine.run)
                     tokens["store"] = TokenStore(store.database)
                     state["service"] = orchestrator
+                    if on_ready is not None:
+                        on_ready()
                     yield orchestrator
                 finally:
                     state.pop("service", None)
