@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from anyio.abc import TaskStatus
 
 from orchestrator_mcp import __version__
 from orchestrator_mcp.collector import settle_after_start_up
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from orchestrator_mcp.server.http import HttpApp, HttpOptions
 
 logger = logging.getLogger(__name__)
+ready_logger = logging.getLogger("orchestrator_mcp.ready")
+"""Its one line is written whatever the log level: scripts and tests wait for it (SPEC §13)."""
+ready_logger.setLevel(logging.INFO)
 
 LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -118,13 +122,28 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     from orchestrator_mcp.server import create_server
 
     try:
-        server = create_server(settings)
+        server = create_server(settings, on_ready=lambda: announce_ready(settings, "stdio"))
     except CatalogFileError as error:
         print(f"orchestrator-mcp: {error}", file=sys.stderr)
         return 2
     settle_after_start_up()
     anyio.run(serve_stdio, server)
     return 0
+
+
+def announce_ready(settings: Settings, transport: str) -> None:
+    """The one line a process writes to stderr once it serves, its signal handlers installed:
+    version, transport, database (password hidden), catalog file, worker mode."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    ready_logger.info(
+        "orchestrator-mcp %s ready: transport %s, database %s, catalog %s, worker mode off",
+        __version__,
+        transport,
+        database,
+        settings.catalog or "none",
+    )
 
 
 def http_options(args: argparse.Namespace, settings: Settings) -> HttpOptions:
@@ -151,25 +170,34 @@ def serve_http_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"orchestrator-mcp: {error}", file=sys.stderr)
         return 2
     settle_after_start_up()
-    started = anyio.run(serve_http, http, options, settings.log_level)
+    started = anyio.run(serve_http, http, options, settings)
     return 0 if started else 1
 
 
-async def serve_http(http: HttpApp, options: HttpOptions, log_level: str) -> bool:
+async def serve_http(http: HttpApp, options: HttpOptions, settings: Settings) -> bool:
     """Serve until SIGTERM/SIGINT, then shut down as over stdio; False if the server never started."""
     from orchestrator_mcp.server.http import end_sessions, uvicorn_server
 
-    server = uvicorn_server(http.app, options.host, options.port, log_level)
+    server = uvicorn_server(http.app, options.host, options.port, settings.log_level)
     async with anyio.create_task_group() as group:
 
-        async def stop_on_signal() -> None:
+        async def stop_on_signal(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                task_status.started()
                 async for signum in signals:
                     logger.info("received %s: shutting down", signal.Signals(signum).name)
                     await end_sessions(http.served)
                     server.should_exit = True
 
-        group.start_soon(stop_on_signal)
+        async def announce_once_listening() -> None:
+            while True:  # uvicorn offers no event for "listening"
+                if server.started:
+                    break
+                await anyio.sleep(0.05)
+            announce_ready(settings, f"http at {options.base_url}/mcp")
+
+        await group.start(stop_on_signal)
+        group.start_soon(announce_once_listening)
         logger.info(
             "serving MCP at %s/mcp (%s, %s)",
             options.base_url,
@@ -194,14 +222,16 @@ async def serve_stdio(server: MCPServer[Any]) -> None:
 
     async with anyio.create_task_group() as group:
 
-        async def stop_on_signal() -> None:
+        async def stop_on_signal(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                task_status.started()
                 async for signum in signals:
                     logger.info("received %s: shutting down", signal.Signals(signum).name)
                     group.cancel_scope.cancel()
                     return
 
-        group.start_soon(stop_on_signal)
+        # The handler is in place before the server starts, so its ready line comes after it.
+        await group.start(stop_on_signal)
         await run_stdio(server)
         group.cancel_scope.cancel()
 

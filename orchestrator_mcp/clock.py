@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -20,6 +21,10 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds that only ever grow, from an arbitrary start: for measuring spans (rate limits)."""
         ...
 
     async def sleep_until(self, deadline: datetime) -> None:
@@ -42,6 +47,9 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
     async def sleep_until(self, deadline: datetime) -> None:
         delay = (deadline - self.now()).total_seconds()
         if delay > 0:
@@ -61,13 +69,17 @@ class ManualClock:
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
-        self._now = start.astimezone(UTC)
+        self._now = self._start = start.astimezone(UTC)
         self._sleepers: list[tuple[datetime, int, anyio.Event]] = []
         self._limits: list[tuple[datetime, int, anyio.CancelScope]] = []
         self._counter = itertools.count()
+        self._slept: anyio.Event | None = None  # set when a sleeper arrives, for `sleeper_at`
 
     def now(self) -> datetime:
         return self._now
+
+    def monotonic(self) -> float:
+        return (self._now - self._start).total_seconds()
 
     async def sleep_until(self, deadline: datetime) -> None:
         if deadline <= self._now:
@@ -75,6 +87,9 @@ class ManualClock:
             return
         event = anyio.Event()
         heapq.heappush(self._sleepers, (deadline, next(self._counter), event))
+        if self._slept is not None:
+            self._slept.set()
+            self._slept = None
         await event.wait()
 
     async def sleep(self, seconds: float) -> None:
@@ -87,6 +102,15 @@ class ManualClock:
         else:
             heapq.heappush(self._limits, (deadline, next(self._counter), scope))
         return scope
+
+    async def sleeper_at(self, deadline: datetime) -> None:
+        """Return once something sleeps until exactly `deadline`: a test knows a nap has begun (and
+        will end when the clock reaches `deadline`) before it moves the clock past it."""
+        deadline = deadline.astimezone(UTC)
+        while not any(due == deadline and not event.is_set() for due, _, event in self._sleepers):
+            if self._slept is None:
+                self._slept = anyio.Event()
+            await self._slept.wait()
 
     def set(self, moment: datetime) -> None:
         """Jump to `moment` (never backwards), wake the sleepers and cancel the scopes that are due."""

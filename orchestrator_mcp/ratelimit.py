@@ -1,6 +1,7 @@
 """A token bucket per principal: `per_minute` calls, refilled continuously, bursts up to a minute's worth.
 
-The clock is a plain `() -> seconds` function (monotonic by default) so tests move time by hand.
+The clock is a plain `() -> seconds` function (monotonic by default; the server passes its `Clock`'s
+`monotonic`) so tests move time by hand.
 """
 
 from __future__ import annotations

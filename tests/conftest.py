@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,8 +16,23 @@ from orchestrator_mcp.server import create_server
 from orchestrator_mcp.store.tables import LogRow, LogValues, StepRow, StepValues
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Generator[None, object, object]:
+    """Every coroutine test runs on anyio: mark it here, once, before anyio's own hook looks for the mark.
+
+    (Marking in `pytest_collection_modifyitems` would be too late: by then anyio has decided which
+    tests take its `anyio_backend` fixture.)
+    """
+    if collector.istestfunction(obj, name) and inspect.iscoroutinefunction(obj):
+        pytest.mark.anyio(obj)
+    return (yield)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
+    """The one backend every async test and fixture runs on."""
     return "asyncio"
 
 

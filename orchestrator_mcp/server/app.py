@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -54,11 +54,13 @@ def secrets_from(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def catalog_connections(settings: Settings, downstream: list[ServerEntry]) -> list[ServerConnection]:
-    """The built-in servers, then the downstream servers of the catalog file."""
+def catalog_connections(
+    settings: Settings, downstream: list[ServerEntry], clock: Clock | None = None
+) -> list[ServerConnection]:
+    """The built-in servers (`core.sleep` on `clock`), then the downstream servers of the catalog file."""
     allow = [host for host in (settings.http_allow or "").split(",") if host.strip()] or None
     return [
-        ServerConnection("core", "builtin", create_core_server()),
+        ServerConnection("core", "builtin", create_core_server(clock)),
         ServerConnection("http", "builtin", create_http_server(allow)),
         *(entry.connection() for entry in downstream),
     ]
@@ -83,13 +85,19 @@ class Served:
         return self.tokens.get("store")
 
 
-def create_server(settings: Settings | None = None, clock: Clock | None = None) -> MCPServer[Orchestrator]:
+def create_server(
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    *,
+    on_ready: Callable[[], None] | None = None,
+) -> MCPServer[Orchestrator]:
     """The orchestrator as an MCPServer (for stdio and in-process clients); nothing runs until started.
+    `on_ready` is called once it has started: store open, catalog connecting, engine running.
 
     Raises:
         CatalogFileError: the catalog file named by the settings cannot be used.
     """
-    return build_server(settings, clock).mcp
+    return build_server(settings, clock, on_ready=on_ready).mcp
 
 
 def build_server(
@@ -98,6 +106,7 @@ def build_server(
     *,
     auth: AuthSettings | None = None,
     rate_limit: int | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> Served:
     """The orchestrator, optionally requiring bearer tokens (`auth`) and limiting tool calls per
     principal per minute (`rate_limit`).
@@ -116,7 +125,7 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: MCPServer[Orchestrator]) -> AsyncIterator[Orchestrator]:
         store = await SqlStore.open(settings.database_url, settings.db_pool_size)
-        catalog = Catalog(catalog_connections(settings, downstream), observer=metrics)
+        catalog = Catalog(catalog_connections(settings, downstream, clock), observer=metrics)
         events = RunEvents()
         events.listen(None, updates.on_run_event)
         runner = Runner(store, catalog, clock, secrets_from(os.environ), events, observer=metrics)
@@ -142,6 +151,8 @@ def build_server(
                     await group.start(engine.run)
                     tokens["store"] = TokenStore(store.database)
                     state["service"] = orchestrator
+                    if on_ready is not None:
+                        on_ready()
                     yield orchestrator
                 finally:
                     state.pop("service", None)
@@ -167,7 +178,7 @@ def build_server(
         middleware=[RememberRequest()],
         subscriptions=updates.bus,
     )
-    calls = ToolCalls(metrics, RateLimiter(rate_limit) if rate_limit is not None else None)
+    calls = ToolCalls(metrics, RateLimiter(rate_limit, clock.monotonic) if rate_limit is not None else None)
     logs = ClientLogLevels()
     logs.register(mcp)
     register_tools(mcp, calls, logs)

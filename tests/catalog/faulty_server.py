@@ -34,8 +34,9 @@ def fail(message: str) -> str:
 
 @mcp.tool()
 async def hang(seconds: float = 3600) -> str:
-    """Sleeps; writes 'cancelled' to the marker file if the call is cancelled."""
+    """Sleeps; writes 'hanging' to the marker file once the call is in, 'cancelled' if it is cancelled."""
     try:
+        await anyio.Path(MARKER).write_text("hanging")
         await anyio.sleep(seconds)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):

@@ -15,8 +15,6 @@ from orchestrator_mcp.domain.retry import FailureKind
 from tool_catalog import create_core_server
 from tool_catalog._server import BuiltinTool, create_server
 
-pytestmark = pytest.mark.anyio
-
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("echo", {"a": [1, {"b": None}], "text": "x"}),
     ("noop", {}),

@@ -78,6 +78,7 @@ def test_a_missing_or_broken_file_is_a_clear_error(tmp_path: Path) -> None:
         parse_catalog({"mcpServers": []}, "x")
 
 
+@pytest.mark.slow  # starts `orchestrator-mcp serve`
 def test_the_server_refuses_to_start_on_a_malformed_catalog(tmp_path: Path) -> None:
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps({"mcpServers": {"bad": {"command": ""}}}))

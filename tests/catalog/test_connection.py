@@ -12,7 +12,7 @@ from orchestrator_mcp.catalog.connection import ServerConnection, ToolCallError
 from orchestrator_mcp.domain.retry import FailureKind
 from tests.catalog.test_downstream import FAULTY
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.slow  # spawns downstream MCP server processes
 
 
 async def test_a_call_right_after_a_crash_waits_for_a_new_session() -> None:

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs the demo, which spawns a server process
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -20,20 +20,26 @@ from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
 from tests.conftest import call_error, call_ok, step_running
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.slow  # spawns downstream MCP server processes
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTY = str(ROOT / "tests" / "catalog" / "faulty_server.py")
 WEATHER = str(ROOT / "examples" / "weather_server.py")
 
 
-async def downstream_saw_cancellation(marker: Path) -> bool:
-    """Whether the faulty server wrote its marker: it does when a `hang` call is cancelled."""
+async def marker_says(marker: Path, state: str) -> bool:
+    """Wait until the faulty server's marker says `state` ('hanging' once a `hang` call is in,
+    'cancelled' once it is cancelled); the 30 s are a bound, not an expectation."""
     path = anyio.Path(marker)
-    with anyio.fail_after(5):
-        while not await path.exists():  # noqa: ASYNC110 - another process writes it
+    with anyio.fail_after(30):
+        while True:
+            if await path.exists() and await path.read_text() == state:
+                return True
             await anyio.sleep(0.05)
-    return await path.read_text() == "cancelled"
+
+
+async def downstream_saw_cancellation(marker: Path) -> bool:
+    return await marker_says(marker, "cancelled")
 
 
 def free_port() -> int:
@@ -55,11 +61,14 @@ def http_faulty() -> Iterator[str]:
         [sys.executable, FAULTY, "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        for _ in range(200):
+        deadline = time.monotonic() + 60  # a bound for a loaded machine
+        while True:  # a sync fixture, outside any coroutine: blocking here stalls no event loop
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
                 break
             except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the faulty HTTP server did not start") from None
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
@@ -211,7 +220,7 @@ async def test_cancel_run_cancels_the_downstream_call(client: Client, marker: Pa
     )
     started = await call_ok(client, "run_now", {"task_id": task["id"]})
     await step_running(client, started["id"])
-    await anyio.sleep(0.3)
+    await marker_says(marker, "hanging")  # the call has reached the downstream server
     cancelled = await call_ok(client, "cancel_run", {"run_id": started["id"]})
     assert cancelled["status"] == "cancelled"
     assert await downstream_saw_cancellation(marker)

@@ -18,7 +18,7 @@ from mcp_types import ResourceUpdatedNotification, TextResourceContents
 from tests.conftest import call_error, call_ok, echo_pipeline
 from tests.watching import watch_a_run
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.slow  # spawns server processes
 
 MODES = ["legacy", "auto"]
 

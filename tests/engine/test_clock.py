@@ -23,8 +23,6 @@ from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import RunRow, TaskRow
 from tool_catalog import create_core_server
 
-pytestmark = pytest.mark.anyio
-
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SLOW = [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 60}}]
 """A step that takes a minute of real time: a test that ends quickly did not wait for it."""

@@ -27,8 +27,6 @@ from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import RunRow, TaskRow
 from tool_catalog import create_core_server
 
-pytestmark = pytest.mark.anyio
-
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 

@@ -19,8 +19,6 @@ from orchestrator_mcp.catalog import ServerConnection, ToolCallError
 from tool_catalog import create_http_server
 from tool_catalog.http import host_allowed
 
-pytestmark = pytest.mark.anyio
-
 
 async def echo_json(request: Request) -> Response:
     body = await request.json() if request.method == "POST" else None

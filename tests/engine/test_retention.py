@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
-import pytest
 from sqlalchemy import text
 
 from orchestrator_mcp.catalog import Catalog
@@ -19,8 +18,6 @@ from orchestrator_mcp.engine.scheduler import Engine, EngineSettings, new_run
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import LogRow, StepRow, TaskRow
 from tests.conftest import log_values, step_values
-
-pytestmark = pytest.mark.anyio
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -110,15 +107,15 @@ async def test_the_engine_applies_retention_at_start_up_and_every_housekeeping_p
             assert await counts(store) == (0, 0, 0)  # done once at start-up
 
             await add_runs(store, task, [30 - 300 / 86400], RunStatus.SUCCEEDED)  # 30 days old in 5 min
-            clock.advance(599)
-            await anyio.sleep(0.1)
+            await clock.sleeper_at(NOW + timedelta(seconds=600))  # housekeeping naps ten minutes
+            clock.advance(599)  # which this cannot wake
             assert (await counts(store))[0] == 1  # old enough, but not yet time to look
             clock.advance(1)  # ten minutes after start-up: housekeeping
-            for _ in range(250):
-                if (await counts(store))[0] == 0:
-                    break
-                await anyio.sleep(0.02)
-            assert (await counts(store))[0] == 0
+            with anyio.fail_after(30):
+                while True:
+                    if (await counts(store))[0] == 0:
+                        break
+                    await anyio.sleep(0.02)
             group.cancel_scope.cancel()
     finally:
         await store.close()

@@ -16,8 +16,6 @@ from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
 from tests.conftest import call_ok, step_running
 
-pytestmark = pytest.mark.anyio
-
 
 async def run_pipeline(client: Client, pipeline: list[dict[str, Any]], **task: Any) -> dict[str, Any]:
     created = await call_ok(

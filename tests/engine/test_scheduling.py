@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -15,9 +15,11 @@ from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
 from tests.conftest import call_ok
 
-pytestmark = pytest.mark.anyio
-
 START = datetime(2026, 3, 2, 8, 59, 30, tzinfo=UTC)
+FIRST = START + timedelta(seconds=60)  # an interval task's first fire time
+THREE_FIRES = {"kind": "cron", "expr": "0-2 9 * * *"}  # 09:00, 09:01, 09:02, then not before tomorrow
+"""`core.sleep` naps on the manual clock too: a schedule that stops firing lets the last nap end
+without firing again, so runs that overlap can be watched until every one of them has ended."""
 
 
 @pytest.fixture
@@ -74,6 +76,8 @@ async def test_an_interval_task_fires_exactly_at_its_fire_times(
 ) -> None:
     task = await schedule(timed_client)
     assert task["next_run_at"] == "2026-03-02T09:00:30Z"
+    # A negative check: nothing moves the manual clock, so the engine, which has had 0.1 s to go
+    # round its loop on this task, must not have fired it early.
     await anyio.sleep(0.1)
     assert await runs_of(timed_client, task["id"]) == []
     for count in (1, 2, 3):
@@ -121,10 +125,14 @@ async def test_missed_fire_times_follow_the_misfire_policy(timed_client: Client,
 async def test_a_fire_while_the_previous_run_is_active_is_skipped(
     timed_client: Client, clock: ManualClock
 ) -> None:
-    task = await schedule(timed_client, [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 2}}])
+    task = await schedule(timed_client, [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 90}}])
     clock.advance(60)
-    await wait_until(timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running"])
+    await clock.sleeper_at(FIRST + timedelta(seconds=90))  # the first run naps past the next fire
     clock.advance(60)
+    await wait_until(
+        timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running", "skipped"]
+    )
+    clock.advance(30)  # the nap ends, before the third fire time
     runs = await wait_until(timed_client, task["id"], ended(2))
     assert [run["status"] for run in runs] == ["succeeded", "skipped"]
     assert "overlap policy skip" in runs[1]["error"]["message"]
@@ -133,16 +141,24 @@ async def test_a_fire_while_the_previous_run_is_active_is_skipped(
 async def test_buffer_one_keeps_one_waiting_run(timed_client: Client, clock: ManualClock) -> None:
     task = await schedule(
         timed_client,
-        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 2}}],
+        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 150}}],
+        schedule=THREE_FIRES,
         policy={"overlap": "buffer_one"},
     )
-    clock.advance(60)
-    await wait_until(timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running"])
+    nine = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    clock.set(nine)
+    await clock.sleeper_at(nine + timedelta(seconds=150))  # the first run naps past the other fires
     clock.advance(60)
     await wait_until(
         timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running", "queued"]
     )
     clock.advance(60)
+    await wait_until(
+        timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running", "queued", "skipped"]
+    )
+    clock.advance(30)  # the first nap ends: the waiting run starts its own
+    await clock.sleeper_at(nine + timedelta(seconds=300))
+    clock.advance(150)
     runs = await wait_until(timed_client, task["id"], ended(3))
     assert [run["status"] for run in runs] == ["succeeded", "succeeded", "skipped"]
 
@@ -150,7 +166,7 @@ async def test_buffer_one_keeps_one_waiting_run(timed_client: Client, clock: Man
 async def test_allow_runs_fires_concurrently(timed_client: Client, clock: ManualClock) -> None:
     task = await schedule(
         timed_client,
-        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 2}}],
+        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 600}}],
         policy={"overlap": "allow"},
     )
     clock.advance(60)
@@ -167,6 +183,8 @@ async def test_a_paused_task_does_not_fire_and_resumes_after_now(
     task = await schedule(timed_client)
     await call_ok(timed_client, "pause_task", {"task_id": task["id"]})
     clock.advance(60 * 5)
+    # A negative check: five fire times have passed on the manual clock; in 0.2 s the engine has
+    # gone round its loop at the new time, and a paused task must not have fired.
     await anyio.sleep(0.2)
     assert await runs_of(timed_client, task["id"]) == []
     resumed = await call_ok(timed_client, "resume_task", {"task_id": task["id"]})
@@ -200,11 +218,13 @@ async def test_buffer_all_queues_every_fire_and_runs_them_in_turn(
 ) -> None:
     task = await schedule(
         timed_client,
-        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 1.5}}],
+        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 150}}],
+        schedule=THREE_FIRES,
         policy={"overlap": "buffer_all"},
     )
-    clock.advance(60)
-    await wait_until(timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running"])
+    nine = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    clock.set(nine)
+    await clock.sleeper_at(nine + timedelta(seconds=150))  # the first run naps past the other fires
     clock.advance(60)
     await wait_until(
         timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running", "queued"]
@@ -213,6 +233,10 @@ async def test_buffer_all_queues_every_fire_and_runs_them_in_turn(
     await wait_until(
         timed_client, task["id"], lambda runs: [r["status"] for r in runs] == ["running", "queued", "queued"]
     )
+    clock.advance(30)
+    for n in (2, 3):  # each queued run starts when the one before it ends, and naps in turn
+        await clock.sleeper_at(nine + timedelta(seconds=150 * n))
+        clock.advance(150)
     runs = await wait_until(timed_client, task["id"], ended(3))
     assert [run["status"] for run in runs] == ["succeeded"] * 3
 
@@ -222,7 +246,7 @@ async def test_cancel_other_cancels_the_active_run_and_starts_the_new_one(
 ) -> None:
     task = await schedule(
         timed_client,
-        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 60}}],
+        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 600}}],
         policy={"overlap": "cancel_other"},
     )
     clock.advance(60)

@@ -26,8 +26,6 @@ from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import LogRow, LogValues, RunRow, StepRow, StepValues, TaskRow, log_line
 from tool_catalog import create_core_server
 
-pytestmark = pytest.mark.anyio
-
 
 @dataclass
 class Write:

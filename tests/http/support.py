@@ -13,6 +13,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server.http import HttpApp, HttpOptions, create_http_app, uvicorn_server
 from orchestrator_mcp.store.tokens import TokenStore
@@ -70,11 +71,13 @@ class Running:
 
 
 @asynccontextmanager
-async def serving(settings: Settings, **options: object) -> AsyncIterator[Running]:
+async def serving(
+    settings: Settings, clock: Clock | None = None, **options: object
+) -> AsyncIterator[Running]:
     """Serve `create_http_app` with uvicorn on a free loopback port until the block ends."""
     port = free_port()
     http_options = HttpOptions(host="127.0.0.1", port=port, **options)  # type: ignore[arg-type]
-    http = create_http_app(settings, http_options)
+    http = create_http_app(settings, http_options, clock)
     server = uvicorn_server(http.app, "127.0.0.1", port, "WARNING")
     async with anyio.create_task_group() as group:
         group.start_soon(server.serve)

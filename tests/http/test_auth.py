@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import httpx2
-import pytest
 
 from orchestrator_mcp.config import Settings
 from tests.conftest import call_error, call_ok, echo_pipeline
 from tests.http.support import INITIALIZE, MCP_HEADERS, connect, serving
-
-pytestmark = pytest.mark.anyio
 
 MANUAL = {"kind": "manual"}
 

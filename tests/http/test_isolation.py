@@ -15,8 +15,6 @@ from orchestrator_mcp.config import Settings
 from tests.conftest import call_error, call_ok, echo_pipeline
 from tests.http.support import ALL, INITIALIZE, MCP_HEADERS, connect, serving
 
-pytestmark = pytest.mark.anyio
-
 
 async def task_and_run(client: Client, title: str) -> tuple[dict[str, Any], dict[str, Any]]:
     task = await call_ok(

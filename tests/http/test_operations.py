@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import anyio
 import httpx2
 import pytest
 
+from orchestrator_mcp.clock import ManualClock
 from orchestrator_mcp.config import Settings
 from tests.conftest import call_error, call_ok, echo_pipeline
 from tests.http.support import ALL, connect, serving
-
-pytestmark = pytest.mark.anyio
 
 SCHEDULE = {"kind": "interval", "expr": "1h"}
 
@@ -65,7 +66,8 @@ async def test_metrics_count_tool_calls_runs_lateness_and_downstream_calls(setti
 
 async def test_the_rate_limit_refuses_with_a_retry_time_then_recovers(settings: Settings) -> None:
     limited = settings.model_copy(update={"rate_limit": 60})
-    async with serving(limited) as server:
+    clock = ManualClock(datetime.now(UTC))
+    async with serving(limited, clock) as server:
         async with connect(server.url, await server.token("alice")) as alice:
             arguments = {"schedule": SCHEDULE, "count": 1}
             for _ in range(60):
@@ -74,8 +76,9 @@ async def test_the_rate_limit_refuses_with_a_retry_time_then_recovers(settings: 
             assert "rate limit" in refused and "retry in 1 s" in refused
             async with connect(server.url, await server.token("bob")) as bob:  # others are not affected
                 await call_ok(bob, "preview_schedule", arguments)
-            await anyio.sleep(1.1)
+            clock.advance(1)  # one call's worth of refill
             await call_ok(alice, "preview_schedule", arguments)
+            await call_error(alice, "preview_schedule", arguments)
 
 
 async def test_run_now_with_wait_sends_progress_after_each_step_over_http(settings: Settings) -> None:

@@ -13,8 +13,6 @@ from orchestrator_mcp.config import Settings
 from tests.http.support import serving
 from tests.watching import watch_a_run
 
-pytestmark = pytest.mark.anyio
-
 
 @pytest.mark.parametrize(
     ("mode", "stateless"), [("legacy", False), ("2026-07-28", False), ("2026-07-28", True)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select, text, update
 
 from orchestrator_mcp.domain.policy import Policy
@@ -11,8 +10,6 @@ from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.store.engine import PostgresDatabase
 from orchestrator_mcp.store.sql import RUNS, TASKS, SqlStore
 from tests.store.test_sql_store import NOW, task_row
-
-pytestmark = pytest.mark.anyio
 
 
 async def test_a_claim_that_overlaps_another_does_not_start_a_second_run_of_the_task(pg_url: str) -> None:

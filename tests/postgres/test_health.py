@@ -10,7 +10,7 @@ from tests.http.support import serving
 from tests.http.test_operations import get
 from tests.postgres.server import Cluster
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.slow  # stops and starts a PostgreSQL cluster of its own
 
 
 async def test_ready_is_503_while_the_database_is_down_and_200_when_it_is_back(cluster: Cluster) -> None:

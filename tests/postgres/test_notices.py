@@ -10,8 +10,6 @@ from orchestrator_mcp.store.notices import CHANNEL, RECONNECTED
 from orchestrator_mcp.store.sql import SqlStore
 from tests.store.test_sql_store import task_row
 
-pytestmark = pytest.mark.anyio
-
 
 class Heard:
     def __init__(self) -> None:

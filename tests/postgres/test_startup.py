@@ -8,8 +8,6 @@ from orchestrator_mcp.errors import Unavailable
 from orchestrator_mcp.store.sql import SqlStore
 from tests.postgres.server import free_port
 
-pytestmark = pytest.mark.anyio
-
 
 async def test_an_unreachable_server_is_a_clear_start_up_error() -> None:
     url = f"postgresql+asyncpg://someone:secret@127.0.0.1:{free_port()}/orchestrator"

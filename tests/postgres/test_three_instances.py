@@ -18,15 +18,31 @@ from tests.postgres.processes import (
     query,
     wait_for,
 )
-from tests.reliability.support import connect, kill, start, terminate
+from tests.reliability.support import connect, kill, ready, start, terminate
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.slow  # spawns server processes
 
 BEFORE_KILL = 8
 AFTER_KILL = 12
 TASKS = 4
 NAPPERS = 2
 INSTANCE_TIMEOUT = "5"
+
+
+async def fire_times_since(url: str, since: datetime | None, count: int) -> None:
+    """Wait (a bound of a minute past what `count` fire times take) until `count` runs of scheduled
+    fire times later than `since` exist: time measured in fire times, not seconds."""
+    with anyio.fail_after(60 + count / TASKS):
+        while True:
+            rows = await query(
+                url,
+                "SELECT count(*) AS n FROM runs WHERE trigger = 'schedule' AND fire_key NOT LIKE 'missed:%'"
+                " AND ($1::timestamp IS NULL OR scheduled_for > $1)",
+                since,
+            )
+            if rows[0]["n"] >= count:
+                return
+            await anyio.sleep(0.2)
 
 
 async def test_kill_9_of_one_of_three_instances_loses_and_doubles_nothing(pg_url: str) -> None:
@@ -47,11 +63,14 @@ async def test_kill_9_of_one_of_three_instances_loses_and_doubles_nothing(pg_url
         began = time.monotonic()
         doomed, survivor = start(pg_url, **env), start(pg_url, **env)
         try:
+            for process in (doomed, survivor):
+                await ready(process)
             doomed_id = await instance_of(pg_url, doomed)
             await instance_of(pg_url, survivor)
             status = await call_ok(client, "server_status")
             assert len(status["instances"]) == 3
-            await anyio.sleep(max(0, BEFORE_KILL - (time.monotonic() - began)))
+            # Let the three share the work for BEFORE_KILL fire times of every task.
+            await fire_times_since(pg_url, None, TASKS * BEFORE_KILL)
             # Kill it in the middle of one of its runs: one napping (a no-op run is over in a blink).
             running = await wait_for(
                 pg_url,
@@ -63,15 +82,16 @@ async def test_kill_9_of_one_of_three_instances_loses_and_doubles_nothing(pg_url
             )
             kill(doomed)
             killed_at = datetime.now(UTC).replace(tzinfo=None)
-            with anyio.fail_after(15):
+            with anyio.fail_after(60):
                 while True:
                     interrupted = await call_ok(client, "get_run", {"run_id": running[0]["id"]})
                     if interrupted["status"] != "running":
                         break
                     await anyio.sleep(0.1)
             print(f"\nkilled at {time.monotonic() - began:.1f}s, its run ended {interrupted['finished_at']}")
-            await anyio.sleep(AFTER_KILL)
-            with anyio.fail_after(20):  # its row goes once it has been silent for the instance timeout
+            # The two survivors keep firing: AFTER_KILL fire times of every task after the kill.
+            await fire_times_since(pg_url, killed_at, TASKS * AFTER_KILL)
+            with anyio.fail_after(60):  # its row goes once it has been silent for the instance timeout
                 while True:
                     if len((await call_ok(client, "server_status"))["instances"]) == 2:
                         break

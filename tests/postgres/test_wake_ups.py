@@ -22,9 +22,9 @@ from tests.postgres.processes import (
     wait_for,
 )
 from tests.postgres.server import Cluster
-from tests.reliability.support import connect, start, terminate
+from tests.reliability.support import connect, ready, start, terminate
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.slow  # spawns server processes
 
 SLOW_POLL = {"ORCH_POLL_INTERVAL_SECONDS": "30"}
 """Far longer than any wait below: only a notice can explain a quick start."""
@@ -47,6 +47,7 @@ async def busy_a_and_idle_b(url: str) -> AsyncIterator[tuple[Client, subprocess.
         await wait_for(url, "SELECT 1 FROM runs WHERE id = $1 AND status = 'running'", held["id"])
         other = start(url, **SLOW_POLL)
         try:
+            await ready(other)
             await instance_of(url, other)
             await await_listeners(url, 2)
             yield client, other
@@ -93,7 +94,9 @@ async def test_instances_recover_from_a_database_restart_without_restarting(clus
         )
         await wait_for(url, "SELECT 1 FROM runs WHERE trigger = 'schedule' AND status = 'succeeded'")
         cluster.stop()
-        await anyio.sleep(2)  # both instances meet a database that is gone
+        # The outage is the scenario, so it lasts a fixed time: both instances' 1 s heartbeats
+        # meet a database that is gone.
+        await anyio.sleep(2)
         cluster.start()
         back = (await query(url, "SELECT now() AT TIME ZONE 'utc' AS t"))[0]["t"]
         assert other.poll() is None
@@ -106,7 +109,13 @@ async def test_instances_recover_from_a_database_restart_without_restarting(clus
         # ...and so did both listeners: a run_now on A still wakes B at once.
         await await_listeners(url, 2)
         delay = await run_now_elsewhere(client, url, other)
-        await anyio.sleep(2)
+        # A little more firing after the restart, for the check below: a fire time two seconds on.
+        now = (await query(url, "SELECT now() AT TIME ZONE 'utc' AS t"))[0]["t"]
+        await wait_for(
+            url,
+            "SELECT 1 FROM runs WHERE trigger = 'schedule' AND status = 'succeeded' AND scheduled_for > $1",
+            now + timedelta(seconds=2),
+        )
     check = await check_fire_times(url, timedelta(seconds=1), since=back + timedelta(seconds=1))
     print(
         f"\nafter the restart: run_now on A started by B after {delay * 1000:.0f} ms; "

@@ -8,7 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
+import tempfile
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, closing, contextmanager
@@ -17,9 +17,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp import Client, StdioServerParameters
 
 QUIET = {"ORCH_LOG_LEVEL": "ERROR", "ORCH_HEARTBEAT_SECONDS": "1", "ORCH_POLL_INTERVAL_SECONDS": "0.2"}
+READY = " ready: transport "
+"""In the line a server writes to stderr once it serves, its signal handlers installed (SPEC §13)."""
+START_WITHIN = 60
+"""Seconds a server process may take to be ready: a bound for a loaded machine, not an expectation."""
 
 
 def server_env(database: Path | str, **extra: str) -> dict[str, str]:
@@ -38,18 +43,44 @@ async def connect(database: Path | str, mode: str = "legacy", **env: str) -> Asy
         yield client
 
 
-def start(database: Path | str, **env: str) -> subprocess.Popen[bytes]:
-    """A server process with nobody talking to it: its stdin stays open, so only the engine works."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator_mcp", "serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=server_env(database, **env),
-    )
+class ServerProcess(subprocess.Popen[bytes]):
+    """A server process whose stderr goes to a file (`log`), where its ready line is looked for."""
+
+    log: Path
 
 
-def terminate(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
+def start(database: Path | str, **env: str) -> ServerProcess:
+    """A server process with nobody talking to it: its stdin stays open, so only the engine works.
+
+    It is not ready yet: `await ready(process)` before counting on it (or on its signal handler).
+    """
+    folder = database.parent if isinstance(database, Path) else None
+    descriptor, name = tempfile.mkstemp(prefix="server-", suffix=".stderr", dir=folder)
+    with open(descriptor, "wb") as sink:  # the child keeps its own descriptor
+        process = ServerProcess(
+            [sys.executable, "-m", "orchestrator_mcp", "serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            env=server_env(database, **env),
+        )
+    process.log = Path(name)
+    return process
+
+
+async def ready(process: ServerProcess, within: float = START_WITHIN) -> None:
+    """Wait until `process` has written its ready line; fail at once if it exits first."""
+    log = anyio.Path(process.log)
+    with anyio.fail_after(within):
+        while True:
+            if READY in await log.read_text(errors="replace"):
+                return
+            if process.poll() is not None:
+                raise AssertionError(f"exited {process.returncode} before ready:\n{await log.read_text()}")
+            await anyio.sleep(0.05)
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float = 60) -> int:
     """SIGTERM, then wait for the exit code (the stdin pipe is closed only afterwards)."""
     process.send_signal(signal.SIGTERM)
     code = process.wait(timeout)
@@ -77,19 +108,17 @@ def query(database: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
         return list(conn.execute(sql, args))
 
 
-def wait_for(database: Path, sql: str, *args: Any, timeout: float = 20) -> list[sqlite3.Row]:
-    """Poll until `sql` returns rows (tolerates the file not existing yet)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            rows = query(database, sql, *args)
-        except sqlite3.OperationalError:
-            rows = []
-        if rows:
-            return rows
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"nothing matched {sql!r} within {timeout}s")
-        time.sleep(0.05)
+async def wait_for(database: Path, sql: str, *args: Any, within: float = 60) -> list[sqlite3.Row]:
+    """Poll until `sql` returns rows (tolerates the file not existing yet); `within` is only a bound."""
+    with anyio.fail_after(within):
+        while True:
+            try:
+                rows = query(database, sql, *args)
+            except sqlite3.OperationalError:
+                rows = []
+            if rows:
+                return rows
+            await anyio.sleep(0.05)
 
 
 def stored_time(value: str) -> datetime:

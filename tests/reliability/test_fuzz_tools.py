@@ -14,7 +14,7 @@ from mcp import Client
 from tests.conftest import call_ok, text_of
 from tests.reliability.support import connect
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.slow  # spawns server processes
 
 SEED = 1729
 CASES = 3000

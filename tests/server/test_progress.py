@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import anyio
-import pytest
 from mcp import Client
 
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
 from orchestrator_mcp.store.sql import SqlStore
 from tests.conftest import call_ok
-
-pytestmark = pytest.mark.anyio
 
 STEPS = 30
 

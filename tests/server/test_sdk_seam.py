@@ -17,7 +17,6 @@ from typing import Any
 import anyio
 import httpx2
 import mcp_types as types
-import pytest
 from mcp.server import Server, ServerRequestContext
 from mcp.server.connection import Connection
 from mcp.server.mcpserver import MCPServer
@@ -27,8 +26,6 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.message import SessionMessage
 
 from orchestrator_mcp.server import sdk
-
-pytestmark = pytest.mark.anyio
 
 SEAM = Path(sdk.__file__)
 CHECKED = {"_lowlevel_server", "_server_instances", "_connection", "_stream_protocols"}

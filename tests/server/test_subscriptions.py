@@ -20,8 +20,6 @@ from orchestrator_mcp.server import create_server
 from orchestrator_mcp.server.subscriptions import OwnedUpdate, OwnerView, ResourceUpdates
 from tests.conftest import call_ok
 
-pytestmark = pytest.mark.anyio
-
 THREE_SLOW_STEPS = [{"id": f"s{i}", "uses": "core.sleep", "with": {"seconds": 0.3}} for i in range(3)]
 
 
@@ -54,7 +52,11 @@ async def test_a_legacy_session_hears_each_change_of_a_subscribed_run_and_its_lo
             await client.subscribe_resource(run_uri)
             await client.subscribe_resource(log_uri)
         await call_ok(client, "run_now", {"task_id": task["id"], "wait": True})  # queued behind ours
-        await anyio.sleep(0.5)  # the last notice may trail by one interval
+        with anyio.fail_after(30):  # the last notices may trail the run's end by one interval
+            while True:
+                if all(sum(uri == heard_uri for _, heard_uri in heard) >= 3 for uri in (run_uri, log_uri)):
+                    break
+                await anyio.sleep(0.02)
 
     for uri in (run_uri, log_uri):
         times = [at for at, heard_uri in heard if heard_uri == uri]
@@ -129,7 +131,15 @@ async def test_a_stream_of_changes_is_thinned_to_a_notice_per_interval_and_the_l
             await anyio.sleep(0.01)
         updates.on_run_event(RunEvent("run_1", "alice", "run succeeded", 20, 20, final=True))
         ended = anyio.current_time()
-        await anyio.sleep(0.3)
+        with anyio.fail_after(30):  # the last change is told, within an interval
+            while True:
+                if any(
+                    at >= ended
+                    for at, event in seen
+                    if getattr(event, "uri", "") == "orchestrator://runs/run_1"
+                ):
+                    break
+                await anyio.sleep(0.01)
         group.cancel_scope.cancel()
     notices = [at for at, event in seen if getattr(event, "uri", "") == "orchestrator://runs/run_1"]
     assert 2 <= len(notices) <= 5
@@ -146,7 +156,7 @@ async def test_with_nobody_listening_a_run_change_costs_nothing() -> None:
     async with anyio.create_task_group() as group:
         await group.start(updates.run, no_run)
         updates.on_run_event(RunEvent("run_1", "alice", "run succeeded", 1, 1, final=True))
-        await anyio.sleep(0.1)
+        await anyio.sleep(0.1)  # a negative check: ten intervals pass, and nothing may be told
         group.cancel_scope.cancel()
     assert seen == []
 

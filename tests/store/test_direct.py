@@ -34,8 +34,6 @@ from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
 from tests.conftest import log_values, step_values
 from tests.store.test_sql_store import task_row
 
-pytestmark = pytest.mark.anyio
-
 AT = datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC)
 
 STEPS = [

@@ -6,11 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import anyio
-import pytest
 
 from orchestrator_mcp.store.group_commit import GroupCommit
-
-pytestmark = pytest.mark.anyio
 
 
 async def test_items_submitted_during_a_write_share_the_next_one() -> None:

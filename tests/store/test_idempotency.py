@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import anyio
-import pytest
 from mcp import Client
 
 from orchestrator_mcp.config import Settings
@@ -13,8 +12,6 @@ from orchestrator_mcp.server import create_server
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import IdempotencyRow, RunRow, TaskRow
 from tests.conftest import call_ok, echo_pipeline
-
-pytestmark = pytest.mark.anyio
 
 RACERS = 10
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)

@@ -15,8 +15,6 @@ from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.sql.dialect import NEXT_READY_SQLITE, ended_since
 from orchestrator_mcp.store.tables import SCHEMA_VERSION
 
-pytestmark = pytest.mark.anyio
-
 NEW_INDEXES = {"ix_runs_recent", "ix_runs_task_recent", "ix_runs_owner_recent", "ix_tasks_recent"}
 
 

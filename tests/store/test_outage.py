@@ -7,8 +7,6 @@ from sqlalchemy import exc
 
 from orchestrator_mcp.store.outage import is_outage, through_outages
 
-pytestmark = pytest.mark.anyio
-
 
 def refused() -> exc.OperationalError:
     return exc.OperationalError("SELECT 1", {}, ConnectionRefusedError(111, "Connection refused"))

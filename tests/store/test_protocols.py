@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import inspect
 
-import pytest
-
 from orchestrator_mcp.store.base import (
     IdempotencyStore,
     InstanceRegistry,
@@ -15,8 +13,6 @@ from orchestrator_mcp.store.base import (
     TaskStore,
 )
 from orchestrator_mcp.store.sql import SqlStore
-
-pytestmark = pytest.mark.anyio
 
 PROTOCOLS: tuple[type, ...] = (TaskStore, RunQueue, RunJournal, InstanceRegistry, IdempotencyStore, Store)
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 from sqlalchemy import select
 
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.sql.statements import RUNS
 from orchestrator_mcp.store.tables import TaskRow, from_row
 from tests.store.test_sql_store import NOW, task_row
-
-pytestmark = pytest.mark.anyio
 
 
 async def test_a_row_read_back_equals_the_constructed_object_and_can_be_changed(sqlite_url: str) -> None:

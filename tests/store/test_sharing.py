@@ -16,8 +16,6 @@ from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.store.sql import SqlStore
 from tests.store.test_sql_store import NOW, plan_one, rows_for, task_row
 
-pytestmark = pytest.mark.anyio
-
 RACERS = 4
 
 

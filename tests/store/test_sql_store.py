@@ -20,8 +20,6 @@ from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import SCHEMA_VERSION, LogRow, StepRow, TaskRow
 from tests.conftest import log_values, step_values
 
-pytestmark = pytest.mark.anyio
-
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 

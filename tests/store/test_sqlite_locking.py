@@ -12,8 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from orchestrator_mcp.store.sql import SqlStore
 from tests.store.test_sql_store import task_row
 
-pytestmark = pytest.mark.anyio
-
 
 def hold_write_lock(sqlite_url: str) -> sqlite3.Connection:
     """Another process's writer, mid-transaction: it holds the file's write lock until it commits."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import Connection, inspect, text
 
 from orchestrator_mcp.store.engine import open_database
@@ -12,8 +11,6 @@ from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import SCHEMA_VERSION
 from orchestrator_mcp.store.tokens import TokenStore, hash_token
 from tests.store.test_migrations import upgraded_from
-
-pytestmark = pytest.mark.anyio
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
