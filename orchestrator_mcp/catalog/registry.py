@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskGroup
 
 from orchestrator_mcp.catalog.connection import ServerConnection, ToolCallError, ToolInfo
 from orchestrator_mcp.domain.retry import FailureKind
@@ -36,12 +36,17 @@ class Catalog:
         Built-in servers are up when this returns; downstream servers are probed in the background,
         so a slow or broken one never delays start-up. Sessions are deaf to the cancellation of
         `task_group`: they end with `close()`, after the runs that use them have drained.
+
+        Waiting for the built-in servers stays cancellable: a signal during start-up cancels this
+        wait, and the caller's `close()` then ends the sessions. (Waiting through
+        `task_group.start` would not be: cancelled, it waits for the session to end, which only
+        `close()` after it can bring about.)
         """
         for connection in self.servers.values():
+            task_group.start_soon(_shielded, connection)
+        for connection in self.servers.values():
             if connection.transport == "builtin":
-                await task_group.start(_shielded, connection)
-            else:
-                task_group.start_soon(_shielded, connection)
+                await connection.probed.wait()
 
     async def settle(self, limit_seconds: float = 10.0) -> None:
         """Wait (at most `limit_seconds`) until every server's start-up probe has ended."""
@@ -128,8 +133,6 @@ def server_of(uses: str) -> str:
     return uses.split(".", 1)[0]
 
 
-async def _shielded(
-    connection: ServerConnection, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-) -> None:
+async def _shielded(connection: ServerConnection) -> None:
     with anyio.CancelScope(shield=True):
-        await connection.run(task_status=task_status)
+        await connection.run()

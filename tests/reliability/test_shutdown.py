@@ -106,16 +106,7 @@ async def database_exists(database: Path) -> None:
             await anyio.sleep(0.01)
 
 
-MID_START_UP = pytest.mark.xfail(
-    strict=False,  # a signal that lands a little later, once the catalog is up, is handled well
-    reason="bug: SIGTERM while the catalog's built-in sessions start (just after the store opens) "
-    "leaves a catalog session waiting forever, and the process never exits",
-)
-
-
-@pytest.mark.parametrize(
-    "moment", ["spawned", pytest.param("opening its database", marks=MID_START_UP), "ready"]
-)
+@pytest.mark.parametrize("moment", ["spawned", "opening its database", "ready"])
 async def test_sigterm_during_start_up_still_ends_the_process(tmp_path: Path, moment: str) -> None:
     """SIGTERM at three moments of start-up: right after the spawn (during imports, maybe before the
     handler exists), once the store has created its file (mid-migration), and once it is ready."""
