@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from orchestrator_mcp.errors import InvalidArgument
+
+RowT = TypeVar("RowT")
+
+
+def page_of(
+    rows: list[RowT], limit: int, key: Callable[[RowT], tuple[datetime, str]]
+) -> tuple[list[RowT], str | None]:
+    """The first `limit` of `rows` (read with one more than `limit`), and the cursor of the next page
+    if there is one: the sort `key` of the page's last row."""
+    page = rows[:limit]
+    return page, encode_cursor(*key(page[-1])) if len(rows) > limit else None
 
 
 def encode_cursor(moment: datetime, item_id: str) -> str:

@@ -8,7 +8,6 @@ status, result and error), `run`, `task`, `now` (when the current step began), `
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,21 +16,33 @@ from orchestrator_mcp.store.tables import RunRow, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
 
 
-@dataclass(slots=True)
 class RunContext:
-    """One run's context; `as_expression_input()` is what its expressions are evaluated against."""
+    """One run's context; `as_expression_input()` is what its expressions are evaluated against.
 
-    params: dict[str, Any]
-    run: dict[str, Any]
-    task: dict[str, Any]
-    secrets: Mapping[str, str]
-    vars: dict[str, Any] = field(default_factory=dict)
-    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
-    now: str | None = None
-    """When the current step began (RFC 3339); unset until the first step."""
-    error: dict[str, Any] | None = None
-    failed: bool = False
-    """True once `set_error` was called: `error` is then seen (even when None)."""
+    That mapping is built once and kept up to date by the methods below (a run evaluates it for
+    every step: rebuilding it each time would cost the hot path)."""
+
+    __slots__ = ("_names", "steps", "vars")
+
+    def __init__(
+        self,
+        params: dict[str, Any],
+        run: dict[str, Any],
+        task: dict[str, Any],
+        secrets: Mapping[str, str],
+    ) -> None:
+        self.vars: dict[str, Any] = {}
+        """What steps saved with `save_as`, by name."""
+        self.steps: dict[str, dict[str, Any]] = {}
+        """Each ended step's status, result and error, by step id."""
+        self._names: dict[str, Any] = {
+            "params": params,
+            "vars": self.vars,
+            "steps": self.steps,
+            "run": run,
+            "task": task,
+            "secrets": secrets,
+        }
 
     @classmethod
     def of(cls, run: RunRow, task: TaskRow, secrets: Mapping[str, str]) -> RunContext:
@@ -51,7 +62,7 @@ class RunContext:
 
     def step_began(self, now: datetime) -> None:
         """A step begins (or is skipped) at `now`: what `now` says from here on."""
-        self.now = rfc3339(now)
+        self._names["now"] = rfc3339(now)
 
     def step_ended(self, step_id: str, status: str, result: Any = None, error: str | None = None) -> None:
         """What `steps.<id>` says of a step that ended (succeeded, failed, skipped, cut)."""
@@ -62,22 +73,9 @@ class RunContext:
         self.vars[name] = value
 
     def set_error(self, error: RunError | None) -> None:
-        """Why the run failed, for its `on_failure` steps."""
-        self.error = None if error is None else error.as_json()
-        self.failed = True
+        """Why the run failed, for its `on_failure` steps (`error` is seen from here on)."""
+        self._names["error"] = None if error is None else error.as_json()
 
     def as_expression_input(self) -> dict[str, Any]:
-        """The mapping expressions and templates read (sharing `vars` and `steps`, not copies)."""
-        names: dict[str, Any] = {
-            "params": self.params,
-            "vars": self.vars,
-            "steps": self.steps,
-            "run": self.run,
-            "task": self.task,
-            "secrets": self.secrets,
-        }
-        if self.now is not None:
-            names["now"] = self.now
-        if self.failed:
-            names["error"] = self.error
-        return names
+        """The mapping expressions and templates read: `now` once a step began, `error` once set."""
+        return self._names

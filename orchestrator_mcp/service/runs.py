@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 
 from orchestrator_mcp.clock import Clock
-from orchestrator_mcp.cursor import decode_cursor, encode_cursor
+from orchestrator_mcp.cursor import decode_cursor, page_of
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import ErrorType, RunEnd, RunError, RunStatus, TaskStatus, Trigger
 from orchestrator_mcp.engine.events import EventStream, RunEvents
@@ -182,12 +182,8 @@ class Runs:
             await self.tasks.owned(who, task_id)
         after = decode_cursor(cursor) if cursor else None
         rows = await self.store.list_runs(who.sees, task_id, status, since, limit + 1, after)
-        page = rows[:limit]
-        more = len(rows) > limit
-        return RunList(
-            runs=[run_view(row, None) for row in page],
-            next_cursor=encode_cursor(page[-1].queued_at, page[-1].id) if more else None,
-        )
+        page, next_cursor = page_of(rows, limit, lambda run: (run.queued_at, run.id))
+        return RunList(runs=[run_view(row, None) for row in page], next_cursor=next_cursor)
 
     async def cancel_run(self, who: Principal, run_id: str) -> RunView:
         """A queued run ends at once; a running one is cut within about 2 s, in whatever process runs it."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator_mcp.clock import Clock
-from orchestrator_mcp.cursor import decode_cursor, encode_cursor
+from orchestrator_mcp.cursor import decode_cursor, page_of
 from orchestrator_mcp.domain.run import TaskStatus
 from orchestrator_mcp.domain.schedule import Schedule, first_fire_time, next_fire_time, schedule_anchor
 from orchestrator_mcp.engine.scheduler import Engine
@@ -112,12 +112,8 @@ class Tasks:
         who.require("tasks:read")
         after = decode_cursor(cursor) if cursor else None
         rows = await self.store.list_tasks(who.sees, status, query, limit + 1, after)
-        page = rows[:limit]
-        more = len(rows) > limit
-        return TaskList(
-            tasks=[task_view(row) for row in page],
-            next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None,
-        )
+        page, next_cursor = page_of(rows, limit, lambda task: (task.created_at, task.id))
+        return TaskList(tasks=[task_view(row) for row in page], next_cursor=next_cursor)
 
     async def owned(self, who: Principal, task_id: str) -> TaskRow:
         """The task, if `who` may see it (no scope is checked: the caller has checked its own).

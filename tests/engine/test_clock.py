@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
-import pytest
 
 from orchestrator_mcp.catalog import Catalog
-from orchestrator_mcp.catalog.connection import ServerConnection
 from orchestrator_mcp.clock import ManualClock, SystemClock
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import Trigger
@@ -21,29 +18,10 @@ from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.scheduler import Engine, EngineSettings
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import RunRow, TaskRow
-from tool_catalog import create_core_server
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SLOW = [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 60}}]
 """A step that takes a minute of real time: a test that ends quickly did not wait for it."""
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlStore]:
-    opened = await SqlStore.open(database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-async def core() -> AsyncIterator[Catalog]:
-    built = Catalog([ServerConnection("core", "builtin", create_core_server())])
-    async with anyio.create_task_group() as group:
-        await built.start(group)
-        yield built
-        built.close()
 
 
 async def queued_run(
@@ -85,10 +63,10 @@ async def status_of(store: SqlStore, run_id: str) -> str:
     return run.status
 
 
-async def test_a_runs_time_limit_fires_when_the_clock_passes_it(store: SqlStore, core: Catalog) -> None:
+async def test_a_runs_time_limit_fires_when_the_clock_passes_it(store: SqlStore, catalog: Catalog) -> None:
     clock = ManualClock(NOW)
     events = RunEvents()
-    runner = Runner(store, core, clock, {}, events)
+    runner = Runner(store, catalog, clock, {}, events)
     task, queued = await queued_run(store, SLOW, timeout_seconds=30)
     [run] = (await store.claim(NOW, "inst_test", 1)).runs
     calling = started(events, run.id)
@@ -138,10 +116,10 @@ async def test_heartbeats_follow_the_clock(store: SqlStore) -> None:
             await engine.stop()
 
 
-async def test_the_shutdown_grace_is_on_the_clock(store: SqlStore, core: Catalog) -> None:
+async def test_the_shutdown_grace_is_on_the_clock(store: SqlStore, catalog: Catalog) -> None:
     clock = ManualClock(NOW)
     events = RunEvents()
-    runner = Runner(store, core, clock, {}, events)
+    runner = Runner(store, catalog, clock, {}, events)
     engine = Engine(store, runner, clock, EngineSettings(shutdown_grace_seconds=20))
     _, run = await queued_run(store, SLOW)
     calling = started(events, run.id)

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 import pytest
 
 from orchestrator_mcp.catalog import Catalog
-from orchestrator_mcp.catalog.connection import ServerConnection
 from orchestrator_mcp.clock import SystemClock
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import Trigger
@@ -24,7 +22,6 @@ from orchestrator_mcp.engine.runner import RunHandle, Runner
 from orchestrator_mcp.engine.scheduler import new_run
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tables import LogRow, LogValues, RunRow, StepRow, StepValues, TaskRow, log_line
-from tool_catalog import create_core_server
 
 
 @dataclass
@@ -66,15 +63,6 @@ async def counting(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncI
         yield counter
     finally:
         await store.close()
-
-
-@pytest.fixture
-async def catalog() -> AsyncIterator[Catalog]:
-    built = Catalog([ServerConnection("core", "builtin", create_core_server())])
-    async with anyio.create_task_group() as group:
-        await built.start(group)
-        yield built
-        built.close()
 
 
 async def claimed_run(store: SqlStore, pipeline: list[dict[str, Any]], **fields: Any) -> RunRow:
