@@ -3,7 +3,7 @@
 - `TaskStore`: the service's tasks, and the runs it starts, cancels, lists and counts for them.
 - `RunQueue`: the engine's loop: fire due tasks, claim ready runs, wake on time, clean up.
 - `RunJournal`: a run's record as it executes (steps, logs, fields, its end), and its reads.
-- `InstanceRegistry`: the live server processes sharing the database.
+- `InstanceRegistry`: the live server processes sharing the database, and the runs of dead ones.
 - `IdempotencyStore`: results of tool calls that carried an idempotency key.
 - `Store`: all of them, plus the lifecycle (`ping`, `listen`, `close`): what the app holds.
 
@@ -82,8 +82,7 @@ class Progress:
 
 @runtime_checkable
 class TaskStore(Protocol):
-    """What the service (and the server's resources and metrics) use: tasks, and the runs it starts,
-    cancels, lists and counts for them."""
+    """What the service uses: tasks, and the runs it starts, cancels, lists and counts for them."""
 
     async def insert_task(self, task: TaskRow) -> None:
         """Store a new task (other instances are told: they may fire it).
