@@ -155,12 +155,12 @@ class Runs:
             raise NotFound(f"run '{run_id}' not found")
         return run
 
-    async def _view(self, run_id: str, include_steps: bool = True) -> RunView:
+    async def _view(self, run_id: str) -> RunView:
         """The run as stored now, with its steps (its owner was checked already)."""
         run = await self.store.get_run(run_id)
         if run is None:
             raise NotFound(f"run '{run_id}' not found")
-        return run_view(run, await self.store.list_steps(run_id) if include_steps else None)
+        return run_view(run, await self.store.list_steps(run_id))
 
     async def get_run(self, who: Principal, run_id: str, include_steps: bool = True) -> RunView:
         who.require("runs:read")
