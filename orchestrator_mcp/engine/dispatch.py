@@ -103,10 +103,18 @@ class Dispatcher:
         return await ready.take(now, self.settings.poll_interval_seconds, self.store.next_ready_at)
 
     def start(self, claim: Claim) -> None:
-        """Execute runs claimed by this instance (their tasks with them)."""
+        """Execute runs claimed by this instance (their tasks with them).
+
+        A run inserted running by `run_now` may arrive after the engine stopped executing (a
+        shutdown during its insert): it is left as stored, and marked `interrupted` once this
+        instance is gone, as any run of a stopped process."""
         if not claim.runs:
             return
-        assert self._runs is not None
+        if self._runs is None:
+            logger.warning(
+                "not executing: runs %s are left to be marked interrupted", [r.id for r in claim.runs]
+            )
+            return
         self._idle = anyio.Event()
         for run in claim.runs:
             handle = RunHandle(run.id)
