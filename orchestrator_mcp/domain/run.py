@@ -75,6 +75,8 @@ class ErrorType(StrEnum):
     TEMPLATE_ERROR = "template_error"
     EXPRESSION_ERROR = "expression_error"
     MISSING_SECRET = "missing_secret"
+    PERMISSION_DENIED = "permission_denied"
+    """The task's owner lacks a grant the run needs (a secret)."""
     INVALID_PIPELINE = "invalid_pipeline"
     """The stored pipeline no longer parses."""
     OUTPUT_ERROR = "output_error"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator_mcp.catalog import ToolCallError
 from orchestrator_mcp.domain.expressions import ExpressionError, evaluate, is_truthy
+from orchestrator_mcp.domain.grants import Grants
 from orchestrator_mcp.domain.pipeline import Step, check_arguments
 from orchestrator_mcp.domain.problems import join_path
 from orchestrator_mcp.domain.retry import FailureKind, backoff_delay, should_retry
@@ -24,6 +25,7 @@ from orchestrator_mcp.engine.plans import Plan
 from orchestrator_mcp.engine.records import Recorder, StepRecord, ms_between
 from orchestrator_mcp.store.tables import RunRow, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
+from tool_catalog.trust import trusted_caller
 
 if TYPE_CHECKING:
     from orchestrator_mcp.engine.runner import Runner
@@ -42,8 +44,12 @@ class StepFailed(Exception):
 class Execution:
     """The state of one run while it executes."""
 
-    def __init__(self, runner: Runner, run: RunRow, task: TaskRow, plan: Plan, handle: RunHandle) -> None:
+    def __init__(
+        self, runner: Runner, run: RunRow, task: TaskRow, plan: Plan, handle: RunHandle, grants: Grants
+    ) -> None:
         self.runner = runner
+        self.grants = grants
+        """What the task's owner was granted when the run started."""
         self.run_row = run
         self.handle = handle
         self.plan = plan
@@ -229,7 +235,8 @@ class Execution:
         while True:
             record.attempts += 1
             try:
-                return await self.runner.catalog.call(step.uses, arguments, timeout)
+                with trusted_caller(self.grants.admin):
+                    return await self.runner.catalog.call(step.uses, arguments, timeout)
             except ToolCallError as error:
                 message = self.runner.redactor.redact_text(error.message)
                 if not should_retry(retry, record.attempts, error.kind):

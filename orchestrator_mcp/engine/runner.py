@@ -22,6 +22,7 @@ import anyio
 
 from orchestrator_mcp.catalog import Catalog
 from orchestrator_mcp.clock import Clock
+from orchestrator_mcp.domain.grants import EVERYTHING, Grants
 from orchestrator_mcp.domain.redaction import Redactor
 from orchestrator_mcp.domain.run import ErrorType, RunEnd, RunError, RunStatus
 from orchestrator_mcp.engine.events import RunEvent, RunEvents
@@ -33,7 +34,13 @@ from orchestrator_mcp.store.base import RunJournal
 from orchestrator_mcp.store.outage import through_outages
 from orchestrator_mcp.store.tables import RunRow, TaskRow, log_line
 
-__all__ = ["RunHandle", "RunObserver", "Runner", "StepFailed", "StepRecord"]
+__all__ = ["GrantSource", "RunHandle", "RunObserver", "Runner", "StepFailed", "StepRecord"]
+
+
+class GrantSource(Protocol):
+    """What a task's owner is granted at the moment its run starts (secrets, admin)."""
+
+    async def grants_of(self, principal: str) -> Grants: ...
 
 
 class RunObserver(Protocol):
@@ -53,8 +60,12 @@ class Runner:
         secrets: Mapping[str, str],
         events: RunEvents,
         observer: RunObserver | None = None,
+        grants: GrantSource | None = None,
     ) -> None:
+        """`grants` says what each owner may use; without it every owner has every grant (one user,
+        as over stdio)."""
         self.observer = observer
+        self.grants = grants
         self.store = store
         self.catalog = catalog
         self.clock = clock
@@ -78,7 +89,18 @@ class Runner:
         except ValueError as error:  # a stored pipeline that no longer parses
             await self._finish_without_steps(run, RunStatus.FAILED, ErrorType.INVALID_PIPELINE, str(error))
             return
-        await Execution(self, run, task, plan, handle).run()
+        grants = EVERYTHING if self.grants is None else await self.grants.grants_of(task.owner)
+        denied = sorted(
+            name for names in plan.secrets.values() for name in names if not grants.allows_secret(name)
+        )
+        if denied:
+            message = (
+                f"secret {', '.join(repr(name) for name in denied)} is not granted to principal "
+                f"'{task.owner}' (grant it with the scope secret:{denied[0]})"
+            )
+            await self._finish_without_steps(run, RunStatus.FAILED, ErrorType.PERMISSION_DENIED, message)
+            return
+        await Execution(self, run, task, plan, handle, grants).run()
 
     async def _finish_without_steps(
         self, run: RunRow, status: RunStatus, kind: ErrorType, message: str

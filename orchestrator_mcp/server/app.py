@@ -128,7 +128,17 @@ def build_server(
         catalog = Catalog(catalog_connections(settings, downstream, clock), observer=metrics)
         events = RunEvents()
         events.listen(None, updates.on_run_event)
-        runner = Runner(store, catalog, clock, secrets_from(os.environ), events, observer=metrics)
+        runner = Runner(
+            store,
+            catalog,
+            clock,
+            secrets_from(os.environ),
+            events,
+            observer=metrics,
+            # Always from the tokens: this process may execute the runs of any process sharing the
+            # database, HTTP principals' included, whatever its own transport.
+            grants=TokenStore(store.database),
+        )
         engine = Engine(
             store,
             runner,

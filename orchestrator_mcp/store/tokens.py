@@ -13,12 +13,16 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Table, insert, select, update
 
+from orchestrator_mcp.domain.grants import EVERYTHING, Grants
 from orchestrator_mcp.ids import new_id
 from orchestrator_mcp.store.engine import Database
 from orchestrator_mcp.store.tables import TokenRow, from_row
 
 TOKENS: Table = TokenRow.__table__  # type: ignore[attr-defined]
 TOKEN_PREFIX = "orch_"
+LOCAL_PRINCIPAL = "local"
+"""The principal of stdio (and of HTTP without authentication): it holds every grant, so no token
+may be issued in its name."""
 
 
 def hash_token(secret: str) -> str:
@@ -79,5 +83,16 @@ class TokenStore:
         def work(conn: Connection) -> TokenRow | None:
             row = conn.execute(stmt).first()
             return None if row is None else from_row(TokenRow, row._mapping)
+
+        return await self.database.read(work)
+
+    async def grants_of(self, principal: str) -> Grants:
+        """What `principal` is granted now: the union of its live tokens' scopes (`local`: everything)."""
+        if principal == LOCAL_PRINCIPAL:
+            return EVERYTHING
+        stmt = select(TOKENS.c.scopes).where(TOKENS.c.principal == principal, TOKENS.c.revoked_at.is_(None))
+
+        def work(conn: Connection) -> Grants:
+            return Grants.from_scopes(scope for (scopes,) in conn.execute(stmt) for scope in scopes)
 
         return await self.database.read(work)
