@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -14,7 +15,8 @@ from anyio.abc import TaskStatus
 
 from orchestrator_mcp import __version__
 from orchestrator_mcp.collector import settle_after_start_up
-from orchestrator_mcp.config import Settings
+from orchestrator_mcp.config import Settings, secrets_from
+from orchestrator_mcp.domain.redaction import Redactor
 from orchestrator_mcp.errors import Unavailable
 from orchestrator_mcp.logs import configure_logging
 
@@ -89,7 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from(args)
     # Over stdio, stdout carries the protocol: every log line goes to stderr.
-    configure_logging(settings.log_level, settings.log_format)
+    # Whoever logs (a library's request line included), no secret value reaches the log.
+    configure_logging(
+        settings.log_level, settings.log_format, redactor=Redactor(secrets_from(os.environ).values())
+    )
     try:
         return run_command(args, settings)
     except Exception as error:

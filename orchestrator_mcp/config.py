@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 import platformdirs
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_PREFIX = "ORCH_SECRET_"
+
+
+def secrets_from(environ: Mapping[str, str]) -> dict[str, str]:
+    """`ORCH_SECRET_NAME=value` -> {"NAME": value}: the secrets pipelines may read."""
+    return {
+        key[len(SECRET_PREFIX) :]: value for key, value in environ.items() if key.startswith(SECRET_PREFIX)
+    }
 
 
 def default_database_url() -> str:

@@ -1,4 +1,5 @@
-"""Log set-up: plain text lines, or one JSON object per line (`ORCH_LOG_FORMAT=json`)."""
+"""Log set-up: plain text lines, or one JSON object per line (`ORCH_LOG_FORMAT=json`), with every
+secret value hidden whoever logged it (a library's request line quoting a URL included)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from orchestrator_mcp.domain.redaction import Redactor
 
 CONTEXT_FIELDS = ("principal", "tool", "outcome", "run_id", "duration_ms")
 """Attributes a log call may pass in `extra=` that the JSON form carries as fields."""
@@ -31,13 +34,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> None:
-    """Send every log line to `stream` (stderr: over stdio, stdout carries the protocol)."""
+class RedactingFormatter(logging.Formatter):
+    """Another formatter's lines with secret values replaced by `***` (tracebacks included)."""
+
+    def __init__(self, inner: logging.Formatter, redactor: Redactor) -> None:
+        super().__init__()
+        self.inner = inner
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor.redact_text(self.inner.format(record))
+
+
+def configure_logging(
+    level: str, fmt: str, stream: TextIO | None = None, redactor: Redactor | None = None
+) -> None:
+    """Send every log line to `stream` (stderr: over stdio, stdout carries the protocol), hiding the
+    values `redactor` knows."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    formatter = (
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    handler.setFormatter(formatter if redactor is None else RedactingFormatter(formatter, redactor))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

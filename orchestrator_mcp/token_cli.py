@@ -11,24 +11,26 @@ from orchestrator_mcp.config import Settings
 from orchestrator_mcp.errors import Unavailable
 from orchestrator_mcp.principal import ALL_SCOPES
 from orchestrator_mcp.store.sql import SqlStore
-from orchestrator_mcp.store.tokens import TokenStore
+from orchestrator_mcp.store.tokens import LOCAL_PRINCIPAL, TokenStore
 from orchestrator_mcp.timefmt import rfc3339
 
 PRINCIPAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+SECRET_SCOPE = re.compile(r"^secret:(\*|[A-Za-z_][A-Za-z0-9_]*)$")
 
 
 def parse_scopes(text: str) -> list[str]:
-    """`"a, b"` -> ["a", "b"].
+    """`"a, b"` -> ["a", "b"]; besides the named scopes, `secret:NAME` and `secret:*` grant secrets.
 
     Raises:
         ValueError: empty, or a scope that does not exist (the message lists the valid ones).
     """
     scopes = sorted({scope.strip() for scope in text.split(",") if scope.strip()})
-    unknown = [scope for scope in scopes if scope not in ALL_SCOPES]
+    unknown = [scope for scope in scopes if scope not in ALL_SCOPES and not SECRET_SCOPE.match(scope)]
     if not scopes or unknown:
         given = ", ".join(unknown) if unknown else "none"
         raise ValueError(
-            f"--scopes: unknown scope(s) {given}; expected some of {', '.join(sorted(ALL_SCOPES))}"
+            f"--scopes: unknown scope(s) {given}; expected some of {', '.join(sorted(ALL_SCOPES))}, "
+            "secret:NAME or secret:*"
         )
     return scopes
 
@@ -56,6 +58,13 @@ async def create(tokens: TokenStore, principal: str, scopes_text: str, now: date
         print(
             "orchestrator-mcp: --principal: expected 1-100 letters, digits, '_', '.', '@' or '-', "
             f"starting with a letter or digit; got {principal!r}",
+            file=sys.stderr,
+        )
+        return 2
+    if principal == LOCAL_PRINCIPAL:
+        print(
+            f"orchestrator-mcp: --principal: '{LOCAL_PRINCIPAL}' is reserved for stdio (it holds every "
+            "grant); choose another name",
             file=sys.stderr,
         )
         return 2

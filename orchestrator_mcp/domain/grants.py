@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 SECRET_SCOPE_PREFIX = "secret:"
 ALL_SECRETS = "*"
@@ -37,3 +38,9 @@ class Grants:
 
 EVERYTHING = Grants(admin=True, secrets=frozenset({ALL_SECRETS}))
 """The grants of `local` (stdio, or HTTP without authentication)."""
+
+
+class GrantSource(Protocol):
+    """What a principal is granted at this moment (the union of its live tokens' scopes)."""
+
+    async def grants_of(self, principal: str) -> Grants: ...

@@ -15,8 +15,10 @@ from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestrator_mcp.domain.expressions import ExpressionError, compile_expression
+from orchestrator_mcp.domain.grants import Grants
 from orchestrator_mcp.domain.problems import Problem, join_path
 from orchestrator_mcp.domain.retry import RetryPolicy
+from orchestrator_mcp.domain.secret_refs import output_secret_problems, step_secret_problems
 from orchestrator_mcp.domain.templating import is_templated, template_problems
 
 MAX_STEPS = 50
@@ -103,11 +105,13 @@ def check_pipeline(
     output: str | None,
     tools: Mapping[str, Mapping[str, Any] | None],
     unavailable: Mapping[str, str] | None = None,
+    grants: Grants | None = None,
 ) -> tuple[list[Step], list[Step], list[Problem]]:
     """Check a pipeline, its `on_failure` steps and its `output` expression against the catalog.
 
     `tools` maps every callable `uses` address to its input JSON Schema (or None when unknown);
-    `unavailable` maps the catalog's servers that cannot be reached now to the reason.
+    `unavailable` maps the catalog's servers that cannot be reached now to the reason; `grants`, the
+    owner's, are what its `${{ secrets.NAME }}` references are checked against (None: not checked).
     Returns the parsed steps, the parsed on_failure steps and every problem found.
     """
     problems: list[Problem] = []
@@ -125,9 +129,12 @@ def check_pipeline(
     for base, group in (("pipeline", pipeline), ("on_failure", on_failure or [])):
         for index, item in enumerate(group):
             if isinstance(item, Mapping):
-                problems.extend(_check_step_body(item, join_path(base, index), tools, unavailable or {}))
+                path = join_path(base, index)
+                problems.extend(_check_step_body(item, path, tools, unavailable or {}))
+                problems.extend(step_secret_problems(item, path, grants))
     if output is not None:
         problems.extend(_expression_problem(output, "output"))
+        problems.extend(output_secret_problems(output))
     return steps, handlers, problems
 
 

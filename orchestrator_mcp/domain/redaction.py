@@ -3,7 +3,9 @@
 A `Redactor` knows the values of the secrets a run uses and replaces every occurrence of any of them
 with `***` in a string, or in every string (dict keys too) of a JSON-like value. Besides the raw
 value it also hides the value as it appears inside JSON text (`a"b` written as `a\\"b`, `é` as
-`\\u00e9`), because tools often echo their arguments back as JSON.
+`\\u00e9`), because tools often echo their arguments back as JSON, and URL-encoded (`a b&c` as
+`a%20b%26c` or `a+b%26c`), because a secret sent in a query string comes back in request lines and
+error messages that quote the URL.
 
 Occurrences that overlap or touch are masked together, so no fragment of a secret survives between
 two masks. A secret containing `*` could in principle reappear next to a `***`; an all-asterisk
@@ -16,6 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 
@@ -32,6 +35,7 @@ class Redactor:
         for secret in secrets:
             forms.add(json.dumps(secret)[1:-1])
             forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+            forms.update((quote(secret), quote(secret, safe=""), quote_plus(secret)))
         self._count = len(secrets)
         self._pattern: re.Pattern[str] | None = None
         if forms:

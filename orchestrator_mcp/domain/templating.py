@@ -10,6 +10,10 @@ string:
   replaced by their values: strings as they are, everything else as compact JSON (`3`, `true`,
   `null`, `{"a":1}`).
 
+A template that is exactly `secrets.NAME` is replaced by the secret NAME from the `secrets` given to
+`render`; secrets are not part of the context, so no other expression can read them (see
+secret_refs.py for where they may appear).
+
 A template ends at the first `}}` that is outside JMESPath quotes ('raw', "quoted", `literal`) and
 outside a `{...}` multiselect, so `${{ join('}}', xs) }}` and `${{ {a: {b: c}} }}` both work. A `${{`
 with no closing `}}` is an error. Rendered values are never rendered again: a parameter whose value
@@ -19,16 +23,18 @@ is `"${{ secrets.TOKEN }}"` stays that text.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator_mcp.domain.expressions import ExpressionError, compile_expression, evaluate, referenced_keys
+from orchestrator_mcp.domain.expressions import ExpressionError, compile_expression, evaluate
 from orchestrator_mcp.domain.problems import Problem, join_path
 
 _OPEN = "${{"
 _CLOSE = "}}"
 _QUOTES = frozenset("'\"`")
+_SECRET = re.compile(r"^secrets\.([A-Za-z_][A-Za-z0-9_]*)$")
 
 
 class TemplateError(ValueError):
@@ -89,38 +95,49 @@ def template_problems(value: Any, path: str) -> list[Problem]:
     return problems
 
 
-def render(value: Any, context: Mapping[str, Any], path: str = "") -> Any:
-    """Return a copy of the value with every template replaced by its value in `context`.
+def render(
+    value: Any, context: Mapping[str, Any], path: str = "", secrets: Mapping[str, str] | None = None
+) -> Any:
+    """Return a copy of the value with every template replaced by its value in `context`, and every
+    `${{ secrets.NAME }}` by `secrets[NAME]`.
 
     Raises:
-        TemplateError: a template is unclosed, or its expression does not compile or fails; the
-            message names the path and the expression.
+        TemplateError: a template is unclosed, its expression does not compile or fails, or it names
+            a secret not in `secrets`; the message names the path and the expression.
     """
     if isinstance(value, str):
-        return _render_string(value, context, path)
+        return _render_string(value, _Names(context, secrets or {}), path)
     if isinstance(value, Mapping):
-        return {key: render(item, context, join_path(path, str(key))) for key, item in value.items()}
+        return {key: render(item, context, join_path(path, str(key)), secrets) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [render(item, context, join_path(path, index)) for index, item in enumerate(value)]
+        return [render(item, context, join_path(path, index), secrets) for index, item in enumerate(value)]
     return value
 
 
-def referenced_secrets(value: Any) -> set[str]:
-    """Names NAME read as `secrets.NAME` by the templates in the value.
+def plain_secret(expression: str) -> str | None:
+    """NAME if the expression is exactly `secrets.NAME` (NAME an identifier), else None."""
+    match = _SECRET.match(expression.strip())
+    return match.group(1) if match else None
 
-    Malformed templates are skipped (validation reports them); dict keys are not templates.
+
+def template_expressions(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """The expression of every well-formed template in the value, with the path of its string.
+
+    Dict keys are not templates; an unclosed template ends the scan of its string (validation
+    reports it).
     """
-    names: set[str] = set()
-    for _path, text in _strings(value, ""):
+    for string_path, text in _strings(value, path):
         for template in _scan(text).templates:
-            try:
-                names |= referenced_keys(template.expression, "secrets")
-            except ExpressionError:
-                continue
-    return names
+            yield string_path, template.expression
 
 
-def _render_string(text: str, context: Mapping[str, Any], path: str) -> Any:
+@dataclass(frozen=True, slots=True)
+class _Names:
+    context: Mapping[str, Any]
+    secrets: Mapping[str, str]
+
+
+def _render_string(text: str, names: _Names, path: str) -> Any:
     if _OPEN not in text:
         return text
     scan = _scan(text)
@@ -130,20 +147,25 @@ def _render_string(text: str, context: Mapping[str, Any], path: str) -> Any:
     if len(templates) == 1:
         only = templates[0]
         if not text[: only.start].strip() and not text[only.end :].strip():
-            return _evaluate(only, context, path)
+            return _evaluate(only, names, path)
     parts: list[str] = []
     position = 0
     for template in templates:
         parts.append(text[position : template.start])
-        parts.append(_as_text(_evaluate(template, context, path)))
+        parts.append(_as_text(_evaluate(template, names, path)))
         position = template.end
     parts.append(text[position:])
     return "".join(parts)
 
 
-def _evaluate(template: _Template, context: Mapping[str, Any], path: str) -> Any:
+def _evaluate(template: _Template, names: _Names, path: str) -> Any:
+    name = plain_secret(template.expression)
+    if name is not None:
+        if name not in names.secrets:
+            raise TemplateError(path, f"secret not set: {name}", template.expression)
+        return names.secrets[name]
     try:
-        return evaluate(template.expression, context)
+        return evaluate(template.expression, names.context)
     except ExpressionError as error:
         raise TemplateError(path, str(error), template.expression) from error
 

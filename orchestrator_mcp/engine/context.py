@@ -1,13 +1,13 @@
 """What a run's expressions and templates read, and the few ways a run changes it.
 
 The names they see: `params`, `vars` (what steps saved with `save_as`), `steps` (each ended step's
-status, result and error), `run`, `task`, `now` (when the current step began), `secrets`, and, in
-`on_failure` steps only, `error` (why the run failed).
+status, result and error), `run`, `task`, `now` (when the current step began), and, in
+`on_failure` steps only, `error` (why the run failed). Secrets are not among them: a template reads
+one only as a whole `${{ secrets.NAME }}`, which `render` substitutes (see domain/secret_refs.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,6 @@ class RunContext:
         params: dict[str, Any],
         run: dict[str, Any],
         task: dict[str, Any],
-        secrets: Mapping[str, str],
     ) -> None:
         self.vars: dict[str, Any] = {}
         """What steps saved with `save_as`, by name."""
@@ -41,11 +40,10 @@ class RunContext:
             "steps": self.steps,
             "run": run,
             "task": task,
-            "secrets": secrets,
         }
 
     @classmethod
-    def of(cls, run: RunRow, task: TaskRow, secrets: Mapping[str, str]) -> RunContext:
+    def of(cls, run: RunRow, task: TaskRow) -> RunContext:
         """The context a run of `task` starts with."""
         return cls(
             params=run.params,
@@ -57,7 +55,6 @@ class RunContext:
                 "attempt": run.attempt,
             },
             task={"id": task.id, "title": task.title},
-            secrets=secrets,
         )
 
     def step_began(self, now: datetime) -> None:

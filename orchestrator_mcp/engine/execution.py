@@ -60,7 +60,7 @@ class Execution:
         self.recorder = Recorder(
             run, len(plan.steps), runner.store, runner.clock, runner.redactor, runner.events
         )
-        self.context = RunContext.of(run, task, runner.secrets)
+        self.context = RunContext.of(run, task)
         self.current: StepRecord | None = None
         """The step in flight, if any (what a cancellation or the time limit cuts)."""
 
@@ -153,15 +153,17 @@ class Execution:
             try:
                 await self.run_step(step, record, join_path("pipeline" if phase == "main" else phase, index))
             except StepFailed as failure:
-                record.status, record.error = failure.status.value, failure.message
+                # An error may quote a value (a template's, a tool's): never a secret's.
+                message = self.runner.redactor.redact_text(failure.message)
+                record.status, record.error = failure.status.value, message
                 record.end(self.runner.clock.now())
-                self.context.step_ended(step.id, record.status, error=failure.message)
-                recorder.log("ERROR", f"failed ({failure.kind.value}): {failure.message}", step.id)
+                self.context.step_ended(step.id, record.status, error=message)
+                recorder.log("ERROR", f"failed ({failure.kind.value}): {message}", step.id)
                 self.current = None
                 recorder.changed(record, steps_completed=recorder.done)
-                recorder.tell(f"step {step.id} {record.status}: {failure.message}")
+                recorder.tell(f"step {step.id} {record.status}: {message}")
                 if not step.continue_on_error:
-                    return RunStatus.FAILED, RunError(failure.kind, failure.message, step.id)
+                    return RunStatus.FAILED, RunError(failure.kind, message, step.id)
                 recorder.log("WARNING", "continue_on_error: going on", step.id)
         return RunStatus.SUCCEEDED, None
 
@@ -184,10 +186,11 @@ class Execution:
         recorder.log("INFO", f"calling {step.uses}", step.id)
         recorder.changed(record)
         await recorder.flush()
-        value = await self.call(step, record, arguments)
-        stored = self.runner.redactor.redact(value)
-        record.status, record.result = StepStatus.SUCCEEDED.value, stored
-        record.result_size = len(json.dumps(stored, ensure_ascii=False, default=str))
+        # Later steps see the result as stored, secrets hidden: a tool that echoes a secret back
+        # must not hand its value to expressions that could reshape it past the redactor.
+        value = self.runner.redactor.redact(await self.call(step, record, arguments))
+        record.status, record.result = StepStatus.SUCCEEDED.value, value
+        record.result_size = len(json.dumps(value, ensure_ascii=False, default=str))
         record.end(clock.now())
         context.step_ended(step.id, record.status, result=value)
         if step.save_as:
@@ -213,7 +216,9 @@ class Execution:
             names = ", ".join(f"{name} (environment variable ORCH_SECRET_{name})" for name in missing)
             raise StepFailed(ErrorType.MISSING_SECRET, f"secret not set: {names}")
         try:
-            arguments = render(step.with_, self.context.as_expression_input(), join_path(path, "with"))
+            arguments = render(
+                step.with_, self.context.as_expression_input(), join_path(path, "with"), self.runner.secrets
+            )
         except TemplateError as error:
             raise StepFailed(ErrorType.TEMPLATE_ERROR, str(error)) from error
         catalog = self.runner.catalog
@@ -226,7 +231,7 @@ class Execution:
             problems = check_arguments(arguments, tool.input_schema, join_path(path, "with"))
             if problems:
                 text = "; ".join(str(problem) for problem in problems)
-                raise StepFailed(ErrorType.INVALID_ARGUMENTS, self.runner.redactor.redact_text(text))
+                raise StepFailed(ErrorType.INVALID_ARGUMENTS, text)
         return dict(arguments)
 
     async def call(self, step: Step, record: StepRecord, arguments: dict[str, Any]) -> Any:

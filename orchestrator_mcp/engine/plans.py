@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestrator_mcp.domain.pipeline import Step
 from orchestrator_mcp.domain.policy import Policy
-from orchestrator_mcp.domain.templating import referenced_secrets
+from orchestrator_mcp.domain.secret_refs import referenced_secrets
 from orchestrator_mcp.store.tables import TaskRow
 
 PLAN_CACHE_SIZE = 1024

@@ -139,7 +139,8 @@ class Recorder:
         self.events.publish(self.event(message, final))
 
     def event(self, message: str, final: bool = False) -> RunEvent:
-        return RunEvent(self.run.id, self.run.owner, message, self.done, self.steps_total, final)
+        text = self.redactor.redact_text(message)
+        return RunEvent(self.run.id, self.run.owner, text, self.done, self.steps_total, final)
 
 
 def ms_between(end: datetime, start: datetime) -> int:

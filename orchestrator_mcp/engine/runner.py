@@ -22,7 +22,7 @@ import anyio
 
 from orchestrator_mcp.catalog import Catalog
 from orchestrator_mcp.clock import Clock
-from orchestrator_mcp.domain.grants import EVERYTHING, Grants
+from orchestrator_mcp.domain.grants import EVERYTHING, GrantSource
 from orchestrator_mcp.domain.redaction import Redactor
 from orchestrator_mcp.domain.run import ErrorType, RunEnd, RunError, RunStatus
 from orchestrator_mcp.engine.events import RunEvent, RunEvents
@@ -34,13 +34,7 @@ from orchestrator_mcp.store.base import RunJournal
 from orchestrator_mcp.store.outage import through_outages
 from orchestrator_mcp.store.tables import RunRow, TaskRow, log_line
 
-__all__ = ["GrantSource", "RunHandle", "RunObserver", "Runner", "StepFailed", "StepRecord"]
-
-
-class GrantSource(Protocol):
-    """What a task's owner is granted at the moment its run starts (secrets, admin)."""
-
-    async def grants_of(self, principal: str) -> Grants: ...
+__all__ = ["RunHandle", "RunObserver", "Runner", "StepFailed", "StepRecord"]
 
 
 class RunObserver(Protocol):

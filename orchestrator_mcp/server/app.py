@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -17,7 +17,7 @@ from orchestrator_mcp import __version__
 from orchestrator_mcp.catalog import Catalog, ServerConnection
 from orchestrator_mcp.catalog.file import ServerEntry, load_catalog_file
 from orchestrator_mcp.clock import Clock, SystemClock
-from orchestrator_mcp.config import Settings
+from orchestrator_mcp.config import Settings, secrets_from
 from orchestrator_mcp.engine.events import RunEvents
 from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.scheduler import Engine, EngineSettings
@@ -42,16 +42,8 @@ Create tasks with schedule_task (check with validate_pipeline / preview_schedule
 run_now, and read results with list_runs / get_run or the run log resource. list_catalog shows the tools a
 step can call."""
 
-SECRET_PREFIX = "ORCH_SECRET_"
 COMPLETION_CANDIDATES = 200
 """The newest ids of the caller's that argument completion chooses from."""
-
-
-def secrets_from(environ: Mapping[str, str]) -> dict[str, str]:
-    """`ORCH_SECRET_NAME=value` -> {"NAME": value}."""
-    return {
-        key[len(SECRET_PREFIX) :]: value for key, value in environ.items() if key.startswith(SECRET_PREFIX)
-    }
 
 
 def catalog_connections(
@@ -128,6 +120,7 @@ def build_server(
         catalog = Catalog(catalog_connections(settings, downstream, clock), observer=metrics)
         events = RunEvents()
         events.listen(None, updates.on_run_event)
+        token_store = TokenStore(store.database)
         runner = Runner(
             store,
             catalog,
@@ -137,7 +130,7 @@ def build_server(
             observer=metrics,
             # Always from the tokens: this process may execute the runs of any process sharing the
             # database, HTTP principals' included, whatever its own transport.
-            grants=TokenStore(store.database),
+            grants=token_store,
         )
         engine = Engine(
             store,
@@ -152,14 +145,16 @@ def build_server(
                 run_retention_days=settings.run_retention_days,
             ),
         )
-        orchestrator = Orchestrator(store, catalog, engine, clock, events, settings.instance_timeout_seconds)
+        orchestrator = Orchestrator(
+            store, catalog, engine, clock, events, settings.instance_timeout_seconds, token_store
+        )
         try:
             async with anyio.create_task_group() as group:
                 try:
                     await catalog.start(group)
                     await group.start(updates.run, store.get_run)
                     await group.start(engine.run)
-                    tokens["store"] = TokenStore(store.database)
+                    tokens["store"] = token_store
                     state["service"] = orchestrator
                     if on_ready is not None:
                         on_ready()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from orchestrator_mcp.catalog import Catalog
 from orchestrator_mcp.clock import Clock
+from orchestrator_mcp.domain.grants import GrantSource
 from orchestrator_mcp.engine.events import RunEvents
 from orchestrator_mcp.engine.scheduler import Engine
 from orchestrator_mcp.service.definitions import Definitions
@@ -40,8 +41,10 @@ class Orchestrator:
         clock: Clock,
         events: RunEvents,
         instance_timeout_seconds: float = 30.0,
+        grants: GrantSource | None = None,
     ) -> None:
-        self.definitions = Definitions(catalog, clock)
+        """`grants` says which secrets each owner may use (None: every owner, every secret)."""
+        self.definitions = Definitions(catalog, clock, grants)
         self.tasks = Tasks(store, self.definitions, engine, clock)
         self.runs = Runs(store, self.tasks, engine, clock, events)
         self.status = Status(store, catalog, engine, clock, instance_timeout_seconds)

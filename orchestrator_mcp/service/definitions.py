@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from orchestrator_mcp.catalog import Catalog
 from orchestrator_mcp.clock import Clock
+from orchestrator_mcp.domain.grants import GrantSource
 from orchestrator_mcp.domain.pipeline import check_pipeline, problems_from_validation
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.problems import Problem
@@ -27,9 +28,11 @@ from orchestrator_mcp.views import PreviewView, ProblemView, ValidationView
 class Definitions:
     """Schedules, policies and pipelines as a principal writes them, checked against the catalog."""
 
-    def __init__(self, catalog: Catalog, clock: Clock) -> None:
+    def __init__(self, catalog: Catalog, clock: Clock, grants: GrantSource | None = None) -> None:
+        """`grants` says which secrets an owner may use (None: every owner may use every one)."""
         self.catalog = catalog
         self.clock = clock
+        self.grants = grants
 
     def parse_schedule(self, raw: Mapping[str, Any], problems: list[Problem]) -> Schedule | None:
         """The schedule, or None with its problems added to `problems`."""
@@ -50,22 +53,25 @@ class Definitions:
             return Policy()
 
     async def check_pipeline(
-        self, pipeline: Sequence[Any], on_failure: Sequence[Any] | None, output: str | None
+        self, pipeline: Sequence[Any], on_failure: Sequence[Any] | None, output: str | None, owner: str
     ) -> list[Problem]:
-        """Every problem of a pipeline, after loading the tool lists of the servers it names."""
+        """Every problem of a pipeline owned by `owner` (its secrets must be granted to it), after
+        loading the tool lists of the servers it names."""
         uses = [
             step["uses"]
             for step in [*pipeline, *(on_failure or [])]
             if isinstance(step, Mapping) and isinstance(step.get("uses"), str)
         ]
         await self.catalog.prepare(uses)
+        grants = None if self.grants is None else await self.grants.grants_of(owner)
         return check_pipeline(
-            pipeline, on_failure, output, self.catalog.schemas(), self.catalog.unavailable()
+            pipeline, on_failure, output, self.catalog.schemas(), self.catalog.unavailable(), grants
         )[2]
 
     async def check(
         self,
         *,
+        owner: str,
         title: str,
         schedule: Mapping[str, Any],
         pipeline: Sequence[Any],
@@ -73,7 +79,7 @@ class Definitions:
         output: str | None,
         policy: Mapping[str, Any] | None,
     ) -> tuple[Schedule, Policy]:
-        """Check a whole task definition.
+        """Check a whole task definition, to be owned by `owner`.
 
         Raises:
             InvalidArgument: listing every problem, each with its path.
@@ -83,7 +89,7 @@ class Definitions:
             problems.append(Problem("title", "must not be empty"))
         parsed_schedule = self.parse_schedule(schedule, problems)
         parsed_policy = self.parse_policy(policy, problems)
-        problems.extend(await self.check_pipeline(pipeline, on_failure, output))
+        problems.extend(await self.check_pipeline(pipeline, on_failure, output, owner))
         if problems or parsed_schedule is None:
             raise InvalidArgument(problems)
         return parsed_schedule, parsed_policy
@@ -99,7 +105,7 @@ class Definitions:
         output: str | None = None,
     ) -> ValidationView:
         who.require("tasks:read")
-        problems = await self.check_pipeline(pipeline, on_failure, output)
+        problems = await self.check_pipeline(pipeline, on_failure, output, who.name)
         next_runs: list[datetime] = []
         if schedule is not None:
             parsed = self.parse_schedule(schedule, problems)

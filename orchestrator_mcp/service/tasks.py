@@ -59,6 +59,7 @@ class Tasks:
             if earlier is not None:
                 return task_view(earlier)
         parsed, parsed_policy = await self.definitions.check(
+            owner=who.name,
             title=title,
             schedule=schedule,
             pipeline=pipeline,
@@ -146,7 +147,7 @@ class Tasks:
             "output": task.output,
             "policy": task.policy,
         } | {key: value for key, value in changes.items() if key in CHANGEABLE}
-        parsed, parsed_policy = await self.definitions.check(**merged)
+        parsed, parsed_policy = await self.definitions.check(owner=task.owner, **merged)
         now = self.clock.now()
         values: dict[str, Any] = {"updated_at": now}
         for key in ("title", "description", "params", "output", "pipeline"):

@@ -10,7 +10,6 @@ from orchestrator_mcp.domain.problems import Problem
 from orchestrator_mcp.domain.templating import (
     TemplateError,
     is_templated,
-    referenced_secrets,
     render,
     template_problems,
 )
@@ -19,7 +18,6 @@ CONTEXT: dict[str, Any] = {
     "params": {"city": "Lyon", "count": 3, "ratio": 0.5, "ok": True, "tags": ["a", "b"]},
     "vars": {"fc": {"rain_probability": 70, "place": {"a": 1, "name": "Café"}}},
     "run": {"attempt": 1},
-    "secrets": {"TOKEN": "s3cret"},
 }
 
 
@@ -109,9 +107,31 @@ def test_a_closing_brace_pair_inside_quotes_or_braces_does_not_end_the_template(
 
 
 def test_rendered_values_are_not_rendered_again() -> None:
-    context = {"params": {"text": "${{ secrets.TOKEN }}"}, "secrets": {"TOKEN": "s3cret"}}
-    assert render("say ${{ params.text }}", context) == "say ${{ secrets.TOKEN }}"
-    assert render("${{ params.text }}", context) == "${{ secrets.TOKEN }}"
+    context = {"params": {"text": "${{ secrets.TOKEN }}"}}
+    secrets = {"TOKEN": "s3cret"}
+    assert render("say ${{ params.text }}", context, secrets=secrets) == "say ${{ secrets.TOKEN }}"
+    assert render("${{ params.text }}", context, secrets=secrets) == "${{ secrets.TOKEN }}"
+
+
+def test_a_plain_secret_reference_is_replaced_by_the_secret_whole_or_inside_a_string() -> None:
+    secrets = {"TOKEN": "s3cret"}
+    value = {"h": {"Authorization": "Bearer ${{ secrets.TOKEN }}"}, "raw": ["${{secrets.TOKEN}}"]}
+    assert render(value, CONTEXT, secrets=secrets) == {
+        "h": {"Authorization": "Bearer s3cret"},
+        "raw": ["s3cret"],
+    }
+
+
+def test_secrets_are_not_part_of_the_context_expressions_read() -> None:
+    # Only the plain form is substituted; anything else reads a `secrets` that is not there.
+    secrets = {"TOKEN": "s3cret"}
+    assert render("${{ secrets }}", CONTEXT, secrets=secrets) is None
+    assert render("${{ secrets.TOKEN || 'none' }}", CONTEXT, secrets=secrets) == "none"
+
+
+def test_a_secret_that_is_not_set_is_a_template_error_naming_it() -> None:
+    with pytest.raises(TemplateError, match=r"^s\.with\.t: secret not set: NOPE$"):
+        render({"t": "${{ secrets.NOPE }}"}, CONTEXT, "s.with", secrets={})
 
 
 def test_an_unclosed_template_is_an_error_naming_the_path() -> None:
@@ -185,21 +205,6 @@ def test_template_problems_of_good_templates_is_empty() -> None:
 )
 def test_is_templated(value: Any, templated: bool) -> None:
     assert is_templated(value) is templated
-
-
-def test_referenced_secrets_lists_the_secret_names_used() -> None:
-    value = {
-        "auth": "Bearer ${{ secrets.API_TOKEN }}",
-        "nested": [{"x": "${{ secrets.OTHER || params.fallback }}"}, "${{ 'secrets.NOT_ONE' }}"],
-        "bad": "${{ secrets. }}",
-        "${{ secrets.KEY_IGNORED }}": "keys are not templates",
-        "plain": "secrets.NOT_A_TEMPLATE",
-    }
-    assert referenced_secrets(value) == {"API_TOKEN", "OTHER"}
-
-
-def test_referenced_secrets_of_an_untemplated_value_is_empty() -> None:
-    assert referenced_secrets({"a": ["b", 1]}) == set()
 
 
 _json_leaves = st.one_of(
