@@ -6,7 +6,12 @@ import io
 import json
 import logging
 
+import httpx2
+import pytest
+
+from orchestrator_mcp.domain.redaction import Redactor
 from orchestrator_mcp.logs import configure_logging
+from tests.http.listener import listening
 
 
 def test_json_lines_carry_the_context_fields_given_to_a_log_call() -> None:
@@ -28,3 +33,26 @@ def test_json_lines_carry_the_context_fields_given_to_a_log_call() -> None:
     assert entry["time"].endswith("Z") and entry["level"] == "INFO"
     assert entry["logger"] == "orchestrator_mcp.tools" and entry["message"] == "tool get_run ok"
     assert (entry["principal"], entry["tool"], entry["run_id"]) == ("alice", "get_run", "run_1")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_no_secret_reaches_the_servers_own_log_not_even_in_a_librarys_request_line(fmt: str) -> None:
+    secret = "s3cr3t value&x"
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        configure_logging("INFO", fmt, stream, redactor=Redactor([secret]))
+        async with listening() as listener, httpx2.AsyncClient() as client:
+            await client.get(listener.url, params={"key": secret})
+        try:
+            raise ValueError(f"failed with {secret}")
+        except ValueError:
+            logging.getLogger("orchestrator_mcp.x").exception("oops %s", secret)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    text = stream.getvalue()
+    assert "HTTP Request: GET" in text and "key=***" in text and "oops ***" in text
+    assert "failed with ***" in text  # the traceback too
+    assert "s3cr3t" not in text

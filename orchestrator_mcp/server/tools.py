@@ -115,7 +115,9 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         "save_as": "fc"}], params {"city": "Lyon"}.
         Schedule kinds: once (ISO date-time), interval ("15m", "PT1H"), cron (5 fields or @daily),
         rrule (RFC 5545), manual (run_now only). Steps may use `if` (JMESPath), `${{ expr }}` templates
-        over params, vars, steps, run, task, now and secrets, `save_as`, `retry`, `timeout_seconds`.
+        over params, vars, steps, run, task and now, `save_as`, `retry`, `timeout_seconds`. A secret
+        granted to you is read only as a whole `${{ secrets.NAME }}` inside `with` (e.g. a header
+        "Bearer ${{ secrets.API_TOKEN }}"); it is `***` in everything returned.
         """
         return await service(ctx).tasks.schedule_task(
             principal(ctx),
