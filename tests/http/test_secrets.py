@@ -154,11 +154,11 @@ async def test_a_secret_echoed_back_cannot_be_reshaped_or_quoted_by_an_error(
             task = await call_ok(bob, "schedule_task", manual_task(pipeline))
             notices: list[str] = []
 
-            async def progress(done: float, total: float | None, message: str | None) -> None:
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
                 notices.append(message or "")
 
             result = await bob.call_tool(
-                "run_now", {"task_id": task["id"], "wait": True}, progress_callback=progress
+                "run_now", {"task_id": task["id"], "wait": True}, progress_callback=on_progress
             )
             run = result.structured_content
             assert run is not None and run["status"] == "failed"
