@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     run_retention_days: int = Field(30, ge=1)
     http_allow: str | None = None
+    http_max_bytes: int = Field(10_485_760, ge=1)
+    """The largest response body `http.request` reads (bytes); a larger one fails the step."""
     poll_interval_seconds: float = Field(1.0, gt=0, le=60)
     heartbeat_seconds: float = Field(5.0, gt=0, le=60)
     instance_timeout_seconds: float = Field(30.0, gt=0, le=3600)

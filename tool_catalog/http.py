@@ -1,18 +1,30 @@
-"""`http`: one tool, `request`, for calling plain HTTP APIs from a pipeline."""
+"""`http`: one tool, `request`, for calling plain HTTP APIs from a pipeline.
+
+Where a call may connect is `tool_catalog.network`'s to decide, for the caller of the moment
+(`tool_catalog.trust`); this module checks every hop's URL before sending it, follows redirects
+itself, and reads a body only up to its limit.
+"""
 
 from __future__ import annotations
 
-import fnmatch
+import codecs
 import json
+import ssl
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx2
 
 from tool_catalog._server import BuiltinServer, BuiltinTool, BuiltinToolError, create_server
+from tool_catalog.network import DestinationRefused, NetworkPolicy, Resolver, system_resolver
+from tool_catalog.pinned import PinnedBackend, PinnedTransport
+from tool_catalog.trust import caller_is_trusted
 
-MAX_BODY_CHARS = 1_000_000
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+MAX_REDIRECTS = 10
+ERROR_EXCERPT_BYTES = 2048
+"""How much of a non-2xx body an error quotes."""
 
 SCHEMA = {
     "type": "object",
@@ -35,33 +47,47 @@ SCHEMA = {
 }
 
 
-def host_allowed(url: str, allow: Sequence[str] | None) -> bool:
-    """Whether `url`'s host matches one of the `allow` patterns (`api.example.com`, `*.example.com`)."""
-    if allow is None:
-        return True
-    host = (urlsplit(url).hostname or "").lower()
-    return any(fnmatch.fnmatchcase(host, pattern.strip().lower()) for pattern in allow if pattern.strip())
+def describe_tool(max_bytes: int) -> str:
+    """The tool's description, for the model that calls it."""
+    return (
+        "Make an HTTP request and return {status, headers, json} (or {status, headers, text} when the "
+        "body is not JSON). A non-2xx status fails the step unless allow_error_status is true (its body "
+        f"is quoted up to 2 KiB). Redirects are followed, at most {MAX_REDIRECTS}. A body over "
+        f"{max_bytes} bytes fails the step (response too large). Loopback, private and link-local "
+        "addresses may be refused, and the operator may limit the hosts (ORCH_HTTP_ALLOW). Example: "
+        '{"method": "GET", "url": "https://api.example.com/items", "params": {"q": "x"}}.'
+    )
+
+
+@cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context for every call (building one reads the CA bundle)."""
+    return httpx2.create_ssl_context()
 
 
 def create_http_server(
-    allow_hosts: Sequence[str] | None = None, transport: httpx2.AsyncBaseTransport | None = None
+    allow_hosts: Sequence[str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    resolver: Resolver = system_resolver,
 ) -> BuiltinServer:
-    """The `http` tool server. `allow_hosts` (from ORCH_HTTP_ALLOW) limits the hosts it may call."""
+    """The `http` tool server.
+
+    `allow_hosts` (from ORCH_HTTP_ALLOW) limits the hosts it may call and opens the non-public
+    addresses of those it names; `max_bytes` (ORCH_HTTP_MAX_BYTES) bounds a response body;
+    `resolver` turns host names into addresses.
+    """
+    allow = tuple(allow_hosts) if allow_hosts is not None else None
 
     async def request(arguments: dict[str, Any]) -> Any:
-        url = arguments["url"]
-        if not host_allowed(url, allow_hosts):
-            raise BuiltinToolError(
-                f"host of '{url}' is not allowed (ORCH_HTTP_ALLOW={','.join(allow_hosts or [])})"
-            )
         if "json" in arguments and "body" in arguments:
             raise BuiltinToolError("give either 'json' or 'body', not both")
+        policy = NetworkPolicy(allow, caller_is_trusted())
+        url = arguments["url"]
         timeout = float(arguments.get("timeout_seconds", 30))
+        transport = PinnedTransport(PinnedBackend(policy, resolver), _ssl_context())
         try:
-            async with httpx2.AsyncClient(
-                transport=transport, timeout=timeout, follow_redirects=True
-            ) as client:
-                response = await client.request(
+            async with httpx2.AsyncClient(transport=transport, timeout=timeout, trust_env=False) as client:
+                first = client.build_request(
                     arguments.get("method", "GET"),
                     url,
                     headers=arguments.get("headers"),
@@ -69,38 +95,112 @@ def create_http_server(
                     json=arguments.get("json"),
                     content=arguments.get("body"),
                 )
+                response = await _follow(client, first, policy)
+                try:
+                    return await _answer(response, max_bytes, arguments.get("allow_error_status", False))
+                finally:
+                    await response.aclose()
+        except httpx2.InvalidURL as error:
+            raise BuiltinToolError(f"url: {error}") from error
         except httpx2.TimeoutException as error:
             raise BuiltinToolError(f"request to {url} timed out after {timeout:g}s") from error
         except httpx2.HTTPError as error:
             raise BuiltinToolError(f"request to {url} failed: {error}") from error
-        result = _describe(response)
-        if response.is_error and not arguments.get("allow_error_status", False):
-            snippet = response.text[:500]
-            raise BuiltinToolError(
-                f"HTTP {response.status_code} {response.reason_phrase} from {url}: {snippet}"
-            )
-        return result
 
-    tool = BuiltinTool(
-        "request",
-        "Make an HTTP request and return {status, headers, json} (or {status, headers, text} when the body "
-        "is not JSON). A non-2xx status fails the step unless allow_error_status is true. Example: "
-        '{"method": "GET", "url": "https://api.example.com/items", "params": {"q": "x"}}.',
-        SCHEMA,
-        request,
-        read_only=False,
-    )
+    tool = BuiltinTool("request", describe_tool(max_bytes), SCHEMA, request, read_only=False)
     return create_server("http", [tool])
 
 
-def _describe(response: httpx2.Response) -> dict[str, Any]:
+async def _follow(
+    client: httpx2.AsyncClient, request: httpx2.Request, policy: NetworkPolicy
+) -> httpx2.Response:
+    """The response at the end of `request`'s redirects, its body not read yet; each hop is checked
+    against `policy` before it is sent.
+
+    Raises:
+        BuiltinToolError: a hop is refused, or there are more than `MAX_REDIRECTS` redirects.
+    """
+    for hop in range(MAX_REDIRECTS + 1):
+        try:
+            _check_hop(request.url, policy)
+            response = await client.send(request, stream=True)
+        except DestinationRefused as error:
+            context = f"following a redirect to {request.url}: " if hop else ""
+            raise BuiltinToolError(f"{context}{error}") from error
+        if response.next_request is None:
+            return response
+        await response.aclose()
+        request = response.next_request
+    raise BuiltinToolError(f"more than {MAX_REDIRECTS} redirects, the last to {request.url}")
+
+
+def _check_hop(url: httpx2.URL, policy: NetworkPolicy) -> None:
+    """Refuse a URL that is not HTTP, or whose host `policy` refuses (as httpcore will name it)."""
+    if url.scheme not in ("http", "https"):
+        raise DestinationRefused(f"only http and https URLs can be requested, not {url.scheme}")
+    policy.check_host(url.raw_host.decode("ascii"))
+
+
+async def _answer(response: httpx2.Response, max_bytes: int, allow_error_status: bool) -> dict[str, Any]:
+    """`{status, headers, json | text}` of `response`.
+
+    Raises:
+        BuiltinToolError: a non-2xx status that is not allowed, or a body over `max_bytes`.
+    """
+    url = response.request.url
+    if response.is_error and not allow_error_status:
+        excerpt = await _excerpt(response)
+        raise BuiltinToolError(f"HTTP {response.status_code} {response.reason_phrase} from {url}: {excerpt}")
+    body = await _read_limited(response, max_bytes)
     result: dict[str, Any] = {"status": response.status_code, "headers": dict(response.headers)}
-    text = response.text
+    text = _decode(body, response.encoding)
     if "json" in response.headers.get("content-type", ""):
         try:
             result["json"] = json.loads(text)
             return result
         except ValueError:
             pass
-    result["text"] = text[:MAX_BODY_CHARS]
+    result["text"] = text
     return result
+
+
+async def _read_limited(response: httpx2.Response, max_bytes: int) -> bytes:
+    """The whole (decoded) body, refused as soon as it is known to exceed `max_bytes`.
+
+    Raises:
+        BuiltinToolError: `response too large`.
+    """
+    too_large = (
+        f"response too large: the body from {response.request.url} is over {max_bytes} bytes "
+        "(the limit, ORCH_HTTP_MAX_BYTES)"
+    )
+    declared = response.headers.get("content-length", "")
+    if response.request.method != "HEAD" and declared.isdigit() and int(declared) > max_bytes:
+        raise BuiltinToolError(too_large)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BuiltinToolError(too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _excerpt(response: httpx2.Response) -> str:
+    """The first `ERROR_EXCERPT_BYTES` of the body as text; the rest is never read."""
+    head = b""
+    async for chunk in response.aiter_bytes():
+        head += chunk
+        if len(head) > ERROR_EXCERPT_BYTES:
+            return _decode(head[:ERROR_EXCERPT_BYTES], response.encoding, final=False) + "… (cut at 2 KiB)"
+    return _decode(head, response.encoding)
+
+
+def _decode(body: bytes, encoding: str | None, final: bool = True) -> str:
+    """`body` as text; with `final` false, a character cut at the end is left out."""
+    try:
+        decoder = codecs.getincrementaldecoder(encoding or "utf-8")(errors="replace")
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    return str(decoder.decode(body, final=final))

@@ -36,6 +36,7 @@ from orchestrator_mcp.service import Orchestrator
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tokens import TokenStore
 from tool_catalog import create_core_server, create_http_server
+from tool_catalog.network import parse_allow
 
 INSTRUCTIONS = """orchestrator-mcp schedules pipelines of tool calls and records every run.
 Create tasks with schedule_task (check with validate_pipeline / preview_schedule first), start one now with
@@ -50,10 +51,10 @@ def catalog_connections(
     settings: Settings, downstream: list[ServerEntry], clock: Clock | None = None
 ) -> list[ServerConnection]:
     """The built-in servers (`core.sleep` on `clock`), then the downstream servers of the catalog file."""
-    allow = [host for host in (settings.http_allow or "").split(",") if host.strip()] or None
+    allow = parse_allow(settings.http_allow)
     return [
         ServerConnection("core", "builtin", create_core_server(clock)),
-        ServerConnection("http", "builtin", create_http_server(allow)),
+        ServerConnection("http", "builtin", create_http_server(allow, settings.http_max_bytes)),
         *(entry.connection() for entry in downstream),
     ]
 

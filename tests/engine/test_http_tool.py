@@ -16,8 +16,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from orchestrator_mcp.catalog import ServerConnection, ToolCallError
+from tests.conftest import text_of
 from tool_catalog import create_http_server
-from tool_catalog.http import host_allowed
 
 
 async def echo_json(request: Request) -> Response:
@@ -88,10 +88,7 @@ async def test_an_error_status_fails_unless_allowed(http_tool: ServerConnection,
 async def test_hosts_outside_the_allow_list_are_refused(http_tool: ServerConnection) -> None:
     with pytest.raises(ToolCallError) as failure:
         await call(http_tool, url="http://example.com/")
-    assert "not allowed" in failure.value.message
-    assert host_allowed("https://api.example.com/x", ["*.example.com"])
-    assert not host_allowed("https://example.org/", ["*.example.com"])
-    assert host_allowed("https://anything/", None)
+    assert failure.value.message == "host 'example.com' is not allowed: ORCH_HTTP_ALLOW names only 127.0.0.1"
 
 
 async def test_a_connection_error_is_a_tool_error_with_the_reason(http_tool: ServerConnection) -> None:
@@ -105,6 +102,13 @@ async def test_a_connection_error_is_a_tool_error_with_the_reason(http_tool: Ser
 
 
 async def test_the_http_server_is_reachable_through_the_mcp_client(base_url: str) -> None:
-    async with Client(create_http_server()) as client:
+    async with Client(create_http_server(["127.0.0.1"])) as client:
         result = await client.call_tool("request", {"url": f"{base_url}/echo"})
         assert result.structured_content is not None and result.structured_content["status"] == 200
+
+
+async def test_a_call_outside_any_run_is_untrusted_and_refused_loopback(base_url: str) -> None:
+    async with Client(create_http_server()) as client:
+        result = await client.call_tool("request", {"url": f"{base_url}/echo"})
+    assert result.is_error
+    assert text_of(result).startswith("destination 127.0.0.1 (loopback) is refused")
