@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 
 from tool_catalog._server import BuiltinServer, BuiltinTool, BuiltinToolError, create_server
-from tool_catalog.network import DestinationRefused, NetworkPolicy, Resolver, system_resolver
+from tool_catalog.network import DestinationRefused, NetworkPolicy, Resolver, normalise_host, system_resolver
 from tool_catalog.pinned import PinnedBackend, PinnedTransport
 from tool_catalog.trust import caller_is_trusted
 
@@ -76,7 +76,7 @@ def create_http_server(
     addresses of those it names; `max_bytes` (ORCH_HTTP_MAX_BYTES) bounds a response body;
     `resolver` turns host names into addresses.
     """
-    allow = tuple(allow_hosts) if allow_hosts is not None else None
+    allow = None if allow_hosts is None else tuple(normalise_host(pattern) for pattern in allow_hosts)
 
     async def request(arguments: dict[str, Any]) -> Any:
         if "json" in arguments and "body" in arguments:

@@ -225,6 +225,11 @@ class NetworkPolicy:
 
 
 def _any_match(patterns: Sequence[str], name: str, literal: IPAddress | None) -> bool:
-    """Whether a pattern matches `name` or, for an IP literal, the address's usual spelling."""
-    names = {name} if literal is None else {name, str(literal)}
+    """Whether a pattern matches `name` or, for an IP literal, the address's usual spelling (an
+    IPv4-mapped IPv6 address is also its IPv4 address: the same destination)."""
+    names = {name}
+    if literal is not None:
+        names.add(str(literal))
+        if isinstance(literal, IPv6Address) and literal.ipv4_mapped is not None:
+            names.add(str(literal.ipv4_mapped))
     return any(fnmatch.fnmatchcase(candidate, pattern) for pattern in patterns for candidate in names)

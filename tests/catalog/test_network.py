@@ -152,10 +152,12 @@ def test_the_allow_list_binds_trusted_callers_too() -> None:
 
 def test_naming_a_private_host_opens_it_and_every_spelling_of_a_named_address() -> None:
     policy = NetworkPolicy(parse_allow("127.0.0.1,metadata.internal,[::1]"))
-    for host in ("127.0.0.1", "2130706433", "0x7f000001", "127.1", "[::1]", "metadata.internal"):
+    for host in ("127.0.0.1", "2130706433", "0x7f000001", "127.1", "[::ffff:127.0.0.1]", "[::1]"):
         policy.check_host(host)
-    with pytest.raises(DestinationRefused, match="not allowed"):
-        policy.check_host("[::ffff:127.0.0.1]")  # another address than 127.0.0.1, as ipaddress sees it
+    policy.check_host("metadata.internal")
+    for host in ("127.0.0.2", "[::ffff:127.0.0.2]", "[::2]"):
+        with pytest.raises(DestinationRefused, match="not allowed"):
+            policy.check_host(host)
 
 
 def test_a_wildcard_alone_allows_every_host_but_opens_no_private_one() -> None:

@@ -217,3 +217,8 @@ async def test_an_error_body_is_quoted_up_to_2_kib(listener: Listener) -> None:
     assert await refusal(None, f"{listener.url}/short", trusted=True) == (
         f"HTTP 404 X from {listener.url}/short: no such thing"
     )
+
+
+async def test_a_url_httpx_cannot_read_is_an_error_naming_the_url() -> None:
+    message = await refusal(None, "http://0177.0.0.1/", trusted=True)
+    assert message == "url: Invalid IPv4 address: '0177.0.0.1'"
