@@ -13,7 +13,7 @@ import httpx2
 import pytest
 
 from orchestrator_mcp.catalog import ServerConnection, ToolCallError
-from tests.listener import Listener, Reply, listening
+from tests.counting_server import CountingServer, Reply, counting_server
 from tool_catalog import create_http_server
 from tool_catalog.network import DestinationRefused, IPAddress, NetworkPolicy, Resolver
 from tool_catalog.pinned import PinnedBackend, PinnedTransport
@@ -60,19 +60,19 @@ async def refusal(allow: Sequence[str] | None, url: str, *, trusted: bool = Fals
 
 
 @pytest.fixture
-async def listener() -> AsyncIterator[Listener]:
-    async with listening() as served:
+async def listener() -> AsyncIterator[CountingServer]:
+    async with counting_server() as served:
         yield served
 
 
 @pytest.fixture
-async def other() -> AsyncIterator[Listener]:
-    async with listening() as served:
+async def other() -> AsyncIterator[CountingServer]:
+    async with counting_server() as served:
         yield served
 
 
 async def test_an_untrusted_caller_is_refused_loopback_in_every_spelling_without_a_connection(
-    listener: Listener,
+    listener: CountingServer,
 ) -> None:
     port = listener.port
     for host, shown in [
@@ -93,7 +93,7 @@ async def test_cloud_metadata_is_refused_before_any_connection() -> None:
     assert message == f"destination 169.254.169.254 (link-local) is refused: {REMEDY}"
 
 
-async def test_a_trusted_caller_reaches_loopback(listener: Listener) -> None:
+async def test_a_trusted_caller_reaches_loopback(listener: CountingServer) -> None:
     result = await call(None, {"url": f"{listener.url}/"}, trusted=True)
     assert result == {"status": 200, "headers": result["headers"], "text": "ok"}
     assert listener.requests == [("GET / HTTP/1.1", f"127.0.0.1:{listener.port}")]
@@ -101,14 +101,14 @@ async def test_a_trusted_caller_reaches_loopback(listener: Listener) -> None:
 
 @pytest.mark.parametrize("named", ["127.0.0.1", "localhost"])
 async def test_naming_the_host_in_the_allow_list_opens_it_to_an_untrusted_caller(
-    listener: Listener, named: str
+    listener: CountingServer, named: str
 ) -> None:
     result = await call([named], {"url": f"http://{named}:{listener.port}/"})
     assert result["status"] == 200
     assert listener.requests == [("GET / HTTP/1.1", f"{named}:{listener.port}")]
 
 
-async def assert_connections_go_through_the_policy(listener: Listener) -> None:
+async def assert_connections_go_through_the_policy(listener: CountingServer) -> None:
     """The transport connects only through the policy's addresses: an httpx client on it is refused
     a loopback literal at connection time (before the URL checks of the tool, which it bypasses).
     Were httpx's private seam to stop taking effect, the listener would see a connection."""
@@ -119,11 +119,13 @@ async def assert_connections_go_through_the_policy(listener: Listener) -> None:
     assert listener.connections == 0
 
 
-async def test_the_transport_connects_only_through_the_policy(listener: Listener) -> None:
+async def test_the_transport_connects_only_through_the_policy(listener: CountingServer) -> None:
     await assert_connections_go_through_the_policy(listener)
 
 
-async def test_a_name_connects_to_the_address_checked_and_keeps_its_host_header(listener: Listener) -> None:
+async def test_a_name_connects_to_the_address_checked_and_keeps_its_host_header(
+    listener: CountingServer,
+) -> None:
     await assert_connections_go_through_the_policy(listener)  # else the name would go to real DNS
     resolve = resolving({"service.test": "127.0.0.1"})
     result = await call(
@@ -138,7 +140,7 @@ async def test_a_name_connects_to_the_address_checked_and_keeps_its_host_header(
 
 
 async def test_a_redirect_to_a_host_outside_the_allow_list_is_not_followed(
-    listener: Listener, other: Listener
+    listener: CountingServer, other: CountingServer
 ) -> None:
     listener.routes["/go"] = Reply(302, b"", {"Location": f"{other.url}/secret"})
     for trusted in (False, True):
@@ -150,7 +152,9 @@ async def test_a_redirect_to_a_host_outside_the_allow_list_is_not_followed(
     assert len(listener.requests) == 2 and other.connections == 0
 
 
-async def test_a_redirect_to_a_refused_address_is_not_followed(listener: Listener, other: Listener) -> None:
+async def test_a_redirect_to_a_refused_address_is_not_followed(
+    listener: CountingServer, other: CountingServer
+) -> None:
     resolve = resolving({"front.test": "127.0.0.1", "back.test": "127.0.0.1"})
     listener.routes["/literal"] = Reply(307, b"", {"Location": f"{other.url}/"})
     listener.routes["/name"] = Reply(301, b"", {"Location": f"http://back.test:{other.port}/"})
@@ -169,7 +173,7 @@ async def test_a_redirect_to_a_refused_address_is_not_followed(listener: Listene
     assert len(listener.requests) == 3 and other.connections == 0
 
 
-async def test_redirects_are_followed_up_to_ten(listener: Listener) -> None:
+async def test_redirects_are_followed_up_to_ten(listener: CountingServer) -> None:
     for hop in range(11):
         listener.routes[f"/{hop}"] = Reply(302, b"", {"Location": f"/{hop + 1}"})
     listener.routes["/10"] = Reply(200, b"arrived")
@@ -182,7 +186,7 @@ async def test_redirects_are_followed_up_to_ten(listener: Listener) -> None:
     assert len(listener.requests) == 11 + 11
 
 
-async def test_a_body_over_the_limit_fails_without_being_read_whole(listener: Listener) -> None:
+async def test_a_body_over_the_limit_fails_without_being_read_whole(listener: CountingServer) -> None:
     total = 64 * 1024 * 1024
     listener.routes["/stream"] = Reply(stream_bytes=total)
     message = await refusal(None, f"{listener.url}/stream", trusted=True, max_bytes=1024 * 1024)
@@ -196,7 +200,7 @@ async def test_a_body_over_the_limit_fails_without_being_read_whole(listener: Li
 
 
 async def test_a_declared_length_over_the_limit_fails_at_once_and_one_at_it_is_read(
-    listener: Listener,
+    listener: CountingServer,
 ) -> None:
     listener.routes["/big"] = Reply(body=b"y" * 1001)
     listener.routes["/fits"] = Reply(body=b"y" * 1000)
@@ -208,7 +212,7 @@ async def test_a_declared_length_over_the_limit_fails_at_once_and_one_at_it_is_r
     assert head["status"] == 200 and head["headers"]["content-length"] == "1001" and head["text"] == ""
 
 
-async def test_an_error_body_is_quoted_up_to_2_kib(listener: Listener) -> None:
+async def test_an_error_body_is_quoted_up_to_2_kib(listener: CountingServer) -> None:
     listener.routes["/long"] = Reply(500, "€".encode() * 3000, {"Content-Type": "text/plain; charset=utf-8"})
     listener.routes["/short"] = Reply(404, b"no such thing")
     message = await refusal(None, f"{listener.url}/long", trusted=True)

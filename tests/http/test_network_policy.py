@@ -12,8 +12,8 @@ from mcp import Client
 
 from orchestrator_mcp.config import Settings
 from tests.conftest import call_ok
+from tests.counting_server import counting_server
 from tests.http.support import ALL, connect, serving
-from tests.listener import listening
 
 ORDINARY = "tasks:write,runs:read,runs:write"
 REMEDY = "ask the operator to name this host in ORCH_HTTP_ALLOW"
@@ -36,7 +36,7 @@ async def run_request(client: Client, url: str) -> dict[str, Any]:
 async def test_an_ordinary_token_cannot_reach_loopback_or_metadata_and_an_admin_can(
     settings: Settings,
 ) -> None:
-    async with listening() as listener, serving(settings) as server:
+    async with counting_server() as listener, serving(settings) as server:
         port = listener.port
         refused = {
             f"{server.base_url}/metrics": "destination 127.0.0.1 (loopback)",
@@ -67,7 +67,7 @@ async def test_an_ordinary_token_cannot_reach_loopback_or_metadata_and_an_admin_
 async def test_naming_the_listener_in_http_allow_opens_it_to_an_ordinary_token(
     settings: Settings, tmp_path: Path
 ) -> None:
-    async with listening() as listener:
+    async with counting_server() as listener:
         opened = settings.model_copy(
             update={"http_allow": "127.0.0.1", "database_url": f"sqlite+aiosqlite:///{tmp_path / 'allow.db'}"}
         )

@@ -1,5 +1,9 @@
-"""A small HTTP/1.1 server on a loopback port that records every connection it accepts, for tests
-that must show a request was never sent (or a body never read whole)."""
+"""A small HTTP/1.1 server on a loopback port that counts every TCP connection it accepts, for tests
+that must show no connection was made (or a body never read whole).
+
+`tests/http/listener.py` records what requests carry; this one works below HTTP frameworks so that
+it sees connections that never become requests, serves redirects by path and streams bodies of any
+length, counting what it managed to send."""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ class Reply:
 
 
 @dataclass
-class Listener:
+class CountingServer:
     """A listening server: its URL, its replies by path, and what reached it."""
 
     port: int
@@ -103,10 +107,10 @@ class Listener:
 
 
 @asynccontextmanager
-async def listening() -> AsyncIterator[Listener]:
-    """A `Listener` on a free port of 127.0.0.1 until the block ends."""
+async def counting_server() -> AsyncIterator[CountingServer]:
+    """A `CountingServer` on a free port of 127.0.0.1 until the block ends."""
     tcp = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    listener = Listener(tcp.extra(SocketAttribute.local_port))
+    listener = CountingServer(tcp.extra(SocketAttribute.local_port))
     listener.idle.set()
     async with tcp, anyio.create_task_group() as group:
         group.start_soon(tcp.serve, listener.serve)
