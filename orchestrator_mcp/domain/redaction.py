@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
+_PASS = "surrogatepass"
 
 
 class Redactor:
@@ -35,7 +36,9 @@ class Redactor:
         for secret in secrets:
             forms.add(json.dumps(secret)[1:-1])
             forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
-            forms.update((quote(secret), quote(secret, safe=""), quote_plus(secret)))
+            # (An environment value may hold lone surrogates: they are encoded, never an error.)
+            url_forms = (quote(secret, errors=_PASS), quote(secret, safe="", errors=_PASS))
+            forms.update((*url_forms, quote_plus(secret, errors=_PASS)))
         self._count = len(secrets)
         self._pattern: re.Pattern[str] | None = None
         if forms:
