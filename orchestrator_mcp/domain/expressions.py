@@ -168,29 +168,6 @@ def is_truthy(value: Any) -> bool:
     return True
 
 
-def referenced_keys(text: str, root: str) -> set[str]:
-    """Names K that the expression reads as `root.K`, e.g. `{"TOKEN"}` for `secrets.TOKEN` and root "secrets".
-
-    A field named `root` is matched wherever it starts a dotted path, so `items[?k == secrets.A]`
-    counts too (erring on the side of reporting a name).
-
-    Raises:
-        ExpressionError: the expression does not compile.
-    """
-    names: set[str] = set()
-    for node in _walk(compile_expression(text).parsed):
-        children = node.get("children") or []
-        if (
-            node.get("type") == "subexpression"
-            and len(children) >= 2
-            and children[0].get("type") == "field"
-            and children[0].get("value") == root
-            and children[1].get("type") == "field"
-        ):
-            names.add(str(children[1].get("value")))
-    return names
-
-
 _TOKEN_NAMES = {
     "quoted_identifier": 'a "quoted" name',
     "unquoted_identifier": "a name",

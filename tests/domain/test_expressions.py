@@ -10,7 +10,6 @@ from orchestrator_mcp.domain.expressions import (
     compile_expression,
     evaluate,
     is_truthy,
-    referenced_keys,
 )
 
 CONTEXT: dict[str, Any] = {
@@ -170,13 +169,3 @@ def test_jmespath_truthiness(value: Any, truthy: bool) -> None:
 )
 def test_an_if_condition_uses_jmespath_truthiness(condition: str, runs: bool) -> None:
     assert is_truthy(evaluate(condition, CONTEXT)) is runs
-
-
-def test_referenced_keys_finds_names_read_under_a_root() -> None:
-    text = "secrets.A.b || join(',', [secrets.\"B-x\", 'secrets.C', vars.secrets.D, other.E])"
-    assert referenced_keys(text, "secrets") == {"A", "B-x"}
-
-
-def test_referenced_keys_of_a_bad_expression_raises() -> None:
-    with pytest.raises(ExpressionError):
-        referenced_keys("secrets.", "secrets")
