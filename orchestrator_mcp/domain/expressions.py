@@ -1,7 +1,7 @@
 """JMESPath expressions: compiling, evaluating and JMESPath truthiness.
 
 Every `if`, every `${{ expr }}` template and a task's `output` is a JMESPath expression evaluated
-against the run context (`params`, `vars`, `steps`, `run`, `task`, `now`, `secrets`). Expressions
+against the run context (`params`, `vars`, `steps`, `run`, `task`, `now`; never `secrets`). Expressions
 are compiled once and cached; a bad one raises `ExpressionError`, whose message names the
 expression and says what is wrong with it.
 
