@@ -47,7 +47,15 @@ class Settings(BaseSettings):
     instance_timeout_seconds: float = Field(30.0, gt=0, le=3600)
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=3600)
     rate_limit: int = Field(600, ge=1, le=1_000_000)
-    """Tool calls per principal per minute over HTTP."""
+    """Tool calls per principal per minute over HTTP; other MCP requests get ten times as many."""
+    max_tasks_per_principal: int = Field(1000, ge=1, le=10_000_000)
+    """Active or paused tasks one principal may hold."""
+    max_definition_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    """Largest task definition (pipeline, params, output, on_failure), in bytes of JSON."""
+    max_sessions_per_principal: int = Field(100, ge=1, le=1_000_000)
+    """Open streamable HTTP sessions one principal may hold."""
+    max_listen_streams_per_principal: int = Field(64, ge=1, le=1_000_000)
+    """Open `subscriptions/listen` streams one principal may hold."""
     allowed_hosts: str | None = None
     """Comma-separated `Host` values HTTP accepts (`host:port`, `host:*`); default: loopback names."""
     allowed_origins: str | None = None

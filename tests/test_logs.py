@@ -56,3 +56,30 @@ async def test_no_secret_reaches_the_servers_own_log_not_even_in_a_librarys_requ
     assert "HTTP Request: GET" in text and "key=***" in text and "oops ***" in text
     assert "failed with ***" in text  # the traceback too
     assert "s3cr3t" not in text
+
+
+def test_a_text_line_is_one_record_whatever_its_message_holds() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        configure_logging("INFO", "text", stream)
+        forged = "boom\n2026-01-01 00:00:00,000 ERROR orchestrator_mcp forged\r\x1b[31mred"
+        logging.getLogger("orchestrator_mcp.x").warning("downstream said %s", forged)
+        try:
+            raise ValueError("bad\nERROR forged too")
+        except ValueError:
+            logging.getLogger("orchestrator_mcp.x").exception("it failed")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    lines = stream.getvalue().splitlines()
+    records = [line for line in lines if not line.startswith(" ")]
+    assert len(records) == 2, lines
+    assert records[0].endswith(
+        "WARNING orchestrator_mcp.x downstream said boom\\n2026-01-01 00:00:00,000 ERROR orchestrator_mcp "
+        "forged\\r\\x1b[31mred"
+    )
+    assert "\x1b" not in stream.getvalue()
+    assert records[1].endswith("ERROR orchestrator_mcp.x it failed")
+    assert any(line.startswith("  ERROR forged too") for line in lines)  # the traceback, indented

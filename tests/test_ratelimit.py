@@ -48,3 +48,21 @@ def test_principals_have_separate_buckets_and_refills_never_exceed_a_minute() ->
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         RateLimiter(0)
+
+
+def test_retry_after_looks_without_taking_and_the_refusal_names_what_is_counted() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(6, clock, what="requests other than tool calls")
+    assert limiter.retry_after("alice") == 0
+    for _ in range(6):
+        assert limiter.retry_after("alice") == 0  # looking takes nothing
+        limiter.admit("alice")
+    assert limiter.retry_after("alice") == 10
+    clock.seconds += 2.5
+    assert limiter.retry_after("alice") == 8  # rounded up
+    with pytest.raises(RateLimited) as refused:
+        limiter.admit("alice")
+    assert refused.value.message == (
+        "rate limit: principal 'alice' may make 6 requests other than tool calls per minute; "
+        "retry in 8 s (retry_after_seconds=8)"
+    )

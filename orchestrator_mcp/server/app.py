@@ -6,10 +6,12 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import mcp_types as types
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.context import ServerMiddleware
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
@@ -29,10 +31,11 @@ from orchestrator_mcp.server.client_logs import ClientLogLevels
 from orchestrator_mcp.server.identity import RememberRequest, caller, current_request
 from orchestrator_mcp.server.metrics import Metrics
 from orchestrator_mcp.server.prompts import register_prompts
+from orchestrator_mcp.server.request_limits import RequestLimit, request_limiter
 from orchestrator_mcp.server.resources import register_resources
 from orchestrator_mcp.server.subscriptions import ResourceUpdates, register_subscriptions
 from orchestrator_mcp.server.tools import register_tools
-from orchestrator_mcp.service import Orchestrator
+from orchestrator_mcp.service import Orchestrator, TaskQuotas
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tokens import TokenStore
 from tool_catalog import create_core_server, create_http_server
@@ -68,6 +71,8 @@ class Served:
     metrics: Metrics
     state: dict[str, Orchestrator] = field(default_factory=dict)
     tokens: dict[str, TokenStore] = field(default_factory=dict)
+    requests: RateLimiter | None = None
+    """Each principal's budget of requests other than tool calls (None: not counted, as over stdio)."""
 
     def current(self) -> Orchestrator | None:
         """The running service, or None before start-up and after shutdown."""
@@ -102,7 +107,7 @@ def build_server(
     on_ready: Callable[[], None] | None = None,
 ) -> Served:
     """The orchestrator, optionally requiring bearer tokens (`auth`) and limiting tool calls per
-    principal per minute (`rate_limit`).
+    principal per minute (`rate_limit`, and ten times as many other requests).
 
     Raises:
         CatalogFileError: the catalog file named by the settings cannot be used.
@@ -146,8 +151,9 @@ def build_server(
                 run_retention_days=settings.run_retention_days,
             ),
         )
+        quotas = TaskQuotas(settings.max_tasks_per_principal, settings.max_definition_bytes)
         orchestrator = Orchestrator(
-            store, catalog, engine, clock, events, settings.instance_timeout_seconds, token_store
+            store, catalog, engine, clock, events, settings.instance_timeout_seconds, token_store, quotas
         )
         try:
             async with anyio.create_task_group() as group:
@@ -172,6 +178,11 @@ def build_server(
         finally:
             await store.close()
 
+    calls = ToolCalls(metrics, RateLimiter(rate_limit, clock.monotonic) if rate_limit is not None else None)
+    requests = request_limiter(rate_limit, clock.monotonic) if rate_limit is not None else None
+    middleware: list[ServerMiddleware[Any]] = [RememberRequest()]
+    if requests is not None:
+        middleware.append(RequestLimit(requests, calls.is_tool))
     mcp: MCPServer[Orchestrator] = MCPServer(
         "orchestrator-mcp",
         title="Orchestrator",
@@ -181,18 +192,17 @@ def build_server(
         log_level=settings.log_level,
         auth=auth,
         token_verifier=StoreTokenVerifier(lambda: tokens.get("store")) if auth is not None else None,
-        middleware=[RememberRequest()],
+        middleware=middleware,
         subscriptions=updates.bus,
     )
-    calls = ToolCalls(metrics, RateLimiter(rate_limit, clock.monotonic) if rate_limit is not None else None)
     logs = ClientLogLevels()
     logs.register(mcp)
     register_tools(mcp, calls, logs)
     register_resources(mcp, lambda: state["service"])
     register_prompts(mcp)
     register_completions(mcp)
-    register_subscriptions(mcp, updates, caller)
-    return Served(mcp, metrics, state, tokens)
+    register_subscriptions(mcp, updates, caller, settings.max_listen_streams_per_principal)
+    return Served(mcp, metrics, state, tokens, requests)
 
 
 def register_completions(mcp: MCPServer[Orchestrator]) -> None:

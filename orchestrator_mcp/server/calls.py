@@ -43,11 +43,17 @@ class ToolCalls:
     def __init__(self, metrics: Metrics | None = None, limiter: RateLimiter | None = None) -> None:
         self.metrics = metrics
         self.limiter = limiter
+        self.names: set[str] = set()
+        """The tools wrapped: a call of any of them is counted here, not as another request."""
+
+    def is_tool(self, name: str) -> bool:
+        return name in self.names
 
     def wrap(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         """Turn the service's errors into tool errors the model reads (`isError: true`), after checking
         the caller's rate limit, and record the call."""
         name = fn.__name__
+        self.names.add(name)
 
         @wraps(fn)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:

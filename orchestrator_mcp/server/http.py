@@ -1,4 +1,5 @@
-"""Streamable HTTP: the SDK's `/mcp` app with bearer tokens, DNS-rebinding protection, health and metrics.
+"""Streamable HTTP: the SDK's `/mcp` app with bearer tokens, DNS-rebinding protection, a session quota
+per principal, health and metrics.
 
 The SDK's app enters the server's lifespan once, when uvicorn starts it (not per session or
 request, stateless mode included): one store, one engine and one catalog serve every client.
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.routing import Route
 
 from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.config import Settings
@@ -21,6 +23,7 @@ from orchestrator_mcp.server import sdk
 from orchestrator_mcp.server.app import Served, build_server
 from orchestrator_mcp.server.auth import auth_settings
 from orchestrator_mcp.server.health import live, metrics_endpoint, readiness
+from orchestrator_mcp.server.sessions import SessionQuota
 
 MCP_PATH = "/mcp"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -102,6 +105,8 @@ class HttpApp:
 
     app: Starlette
     served: Served
+    sessions: SessionQuota | None = None
+    """Each principal's open sessions (None when stateless: there are none)."""
 
 
 def create_http_app(settings: Settings, options: HttpOptions, clock: Clock | None = None) -> HttpApp:
@@ -129,7 +134,20 @@ def create_http_app(settings: Settings, options: HttpOptions, clock: Clock | Non
         transport_security=options.security(),
         host=options.host,
     )
-    return HttpApp(app, served)
+    quota = None
+    if not options.stateless:
+        quota = _limit_sessions(app, served, settings.max_sessions_per_principal)
+    return HttpApp(app, served, quota)
+
+
+def _limit_sessions(app: Starlette, served: Served, per_principal: int) -> SessionQuota:
+    """Put a `SessionQuota` in front of the `/mcp` endpoint, behind the app's bearer middleware (which
+    has told who is calling by then)."""
+    endpoint = next(route for route in app.routes if isinstance(route, Route) and route.path == MCP_PATH)
+    manager = served.mcp.session_manager
+    quota = SessionQuota(endpoint.app, lambda: sdk.open_session_ids(manager), per_principal, served.requests)
+    endpoint.app = quota
+    return quota
 
 
 async def end_sessions(served: Served) -> None:

@@ -11,6 +11,7 @@ passed on it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp.server.connection import Connection
@@ -83,6 +84,18 @@ def open_transports(manager: StreamableHTTPSessionManager) -> list[StreamableHTT
     """
     instances: dict[str, StreamableHTTPServerTransport] = manager._server_instances
     return list(instances.values())
+
+
+def open_session_ids(manager: StreamableHTTPSessionManager) -> Collection[str]:
+    """The ids of the sessions the manager holds open now, as a live view
+    (`StreamableHTTPSessionManager._server_instances`).
+
+    Missing public API: as for `open_transports`. The per-principal session quota counts a
+    principal's sessions as those of its ids still in here: the manager forgets a session however it
+    ends (DELETE, idle timeout, closed transport, crash), and nothing else tells of it.
+    """
+    instances: dict[str, StreamableHTTPServerTransport] = manager._server_instances
+    return instances.keys()
 
 
 def session_connection(session: ServerSession) -> Connection:

@@ -30,16 +30,19 @@ from mcp.shared.exceptions import MCPError
 
 from orchestrator_mcp.domain.run import RunStatus
 from orchestrator_mcp.engine.events import RunEvent
-from orchestrator_mcp.errors import NotFound
+from orchestrator_mcp.errors import NotFound, OrchestratorError
 from orchestrator_mcp.principal import Principal
 from orchestrator_mcp.server import sdk
 from orchestrator_mcp.server.client_logs import connection_of
+from orchestrator_mcp.server.request_limits import LIMITED
 from orchestrator_mcp.service import Orchestrator
 from orchestrator_mcp.store.tables import RunRow
 
 logger = logging.getLogger(__name__)
 
 MAX_STREAMS = 1024
+"""Open `subscriptions/listen` streams of all principals together, in one process."""
+DEFAULT_STREAMS_PER_PRINCIPAL = 64
 RUN_URI = re.compile(r"^orchestrator://runs/(?P<run_id>[^/]+)(?:/log)?$")
 
 ReadRun = Callable[[str], Awaitable[RunRow | None]]
@@ -90,6 +93,7 @@ class ResourceUpdates:
         self._seen: dict[str, tuple[str, int]] = {}  # run id -> (status, steps completed) last polled
         self._group: TaskGroup | None = None
         self.streams = 0  # open subscriptions/listen streams
+        self.streams_of: Counter[str] = Counter()  # principal -> its open listen streams
 
     async def run(
         self, read_run: ReadRun, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -182,22 +186,35 @@ class ResourceUpdates:
 
 
 def register_subscriptions(
-    mcp: MCPServer[Orchestrator], updates: ResourceUpdates, caller: Callable[[Any], Principal]
+    mcp: MCPServer[Orchestrator],
+    updates: ResourceUpdates,
+    caller: Callable[[Any], Principal],
+    streams_per_principal: int = DEFAULT_STREAMS_PER_PRINCIPAL,
 ) -> None:
     """`resources/subscribe` / `resources/unsubscribe` (2025-11-25) and `subscriptions/listen` (2026-07-28).
 
-    Any URI may be subscribed (notices come only for runs and run logs); a run URI must name one of the
-    caller's runs.
+    Subscribing and listening need `runs:read`. Any URI may be subscribed (notices come only for runs
+    and run logs); a run URI must name one of the caller's runs. A principal may hold
+    `streams_per_principal` listen streams open at once (`ORCH_MAX_LISTEN_STREAMS_PER_PRINCIPAL`).
     """
+
+    def reader(ctx: ServerRequestContext[Orchestrator]) -> Principal:
+        try:
+            who = caller(ctx)
+            who.require("runs:read")
+        except OrchestratorError as error:
+            raise MCPError(types.INVALID_REQUEST, error.message) from error
+        return who
 
     async def subscribe(
         ctx: ServerRequestContext[Orchestrator], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
+        who = reader(ctx)
         uri = str(params.uri)
         run_id = run_id_of(uri)
         if run_id is not None:
             try:
-                await ctx.lifespan_context.runs.owned(caller(ctx), run_id)
+                await ctx.lifespan_context.runs.owned(who, run_id)
             except NotFound as error:
                 raise MCPError(types.INVALID_PARAMS, error.message) from error
         updates.subscribe(uri, connection_of(ctx.session))
@@ -212,16 +229,27 @@ def register_subscriptions(
     async def listen(
         ctx: ServerRequestContext[Orchestrator], params: types.SubscriptionsListenRequestParams
     ) -> types.SubscriptionsListenResult:
+        who = reader(ctx)
+        if updates.streams_of[who.name] >= streams_per_principal:
+            raise MCPError(
+                LIMITED,
+                f"listen limit: principal '{who.name}' may hold {streams_per_principal} open "
+                "subscriptions/listen streams (ORCH_MAX_LISTEN_STREAMS_PER_PRINCIPAL); close one first",
+            )
         if updates.streams >= MAX_STREAMS:
-            raise MCPError(types.INTERNAL_ERROR, f"too many open subscriptions (at most {MAX_STREAMS})")
+            raise MCPError(LIMITED, f"too many open subscriptions on this server (at most {MAX_STREAMS})")
         uris = params.notifications.resource_subscriptions or []
         updates.streams += 1
+        updates.streams_of[who.name] += 1
         updates.watch(uris)
         try:
-            return await ListenHandler(OwnerView(updates.bus, caller(ctx)))(ctx, params)
+            return await ListenHandler(OwnerView(updates.bus, who))(ctx, params)
         finally:
             updates.unwatch(uris)
             updates.streams -= 1
+            updates.streams_of[who.name] -= 1
+            if updates.streams_of[who.name] <= 0:
+                del updates.streams_of[who.name]
 
     # The SDK's MCPServer has no subscribe handlers of its own, and its listen handler is not per owner.
     sdk.add_request_handler(mcp, "resources/subscribe", types.SubscribeRequestParams, subscribe)

@@ -11,6 +11,7 @@ from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import TaskStatus
 from orchestrator_mcp.domain.schedule import Schedule
 from orchestrator_mcp.domain.schedule_words import describe_schedule
+from orchestrator_mcp.lines import one_line
 from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
 from orchestrator_mcp.views import RunErrorView, RunView, StepView, TaskView
@@ -98,9 +99,10 @@ def step_view(step: StepRow) -> StepView:
 
 
 def format_log_line(row: LogRow) -> str:
-    """`<time> <LEVEL> [step <id>] <message>` (SPEC §7)."""
+    """`<time> <LEVEL> [step <id>] <message>` (SPEC §7): one line, whatever the message holds (its
+    control characters are written escaped; stored messages keep them as they came)."""
     step = f" [step {row.step_id}]" if row.step_id else ""
-    return f"{rfc3339(row.at)} {row.level}{step} {row.message}"
+    return f"{rfc3339(row.at)} {row.level}{step} {one_line(row.message)}"
 
 
 def canonical_json(value: Any) -> str:

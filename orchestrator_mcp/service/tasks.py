@@ -19,8 +19,9 @@ from orchestrator_mcp.ids import new_id
 from orchestrator_mcp.principal import Principal
 from orchestrator_mcp.service.definitions import Definitions
 from orchestrator_mcp.service.idempotency import fresh_after, key_row
+from orchestrator_mcp.service.quotas import TaskQuotas
 from orchestrator_mcp.service.row_views import task_view
-from orchestrator_mcp.store.base import Store
+from orchestrator_mcp.store.base import Store, TaskQuotaFull
 from orchestrator_mcp.store.tables import TaskRow
 from orchestrator_mcp.views import DeletedView, TaskList, TaskView
 
@@ -31,11 +32,19 @@ CHANGEABLE = ("title", "schedule", "pipeline", "on_failure", "output", "policy")
 class Tasks:
     """The principal's tasks."""
 
-    def __init__(self, store: Store, definitions: Definitions, engine: Engine, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        definitions: Definitions,
+        engine: Engine,
+        clock: Clock,
+        quotas: TaskQuotas | None = None,
+    ) -> None:
         self.store = store
         self.definitions = definitions
         self.engine = engine
         self.clock = clock
+        self.quotas = quotas or TaskQuotas()
 
     async def schedule_task(
         self,
@@ -52,12 +61,14 @@ class Tasks:
         idempotency_key: str | None = None,
     ) -> TaskView:
         """Check the definition and store the task, with its first fire time; a key already used
-        within a day returns the task it made (concurrent calls with one key make one task)."""
+        within a day returns the task it made (concurrent calls with one key make one task). The
+        definition's size and the principal's count of active or paused tasks are bounded (quotas)."""
         who.require("tasks:write")
         if idempotency_key:
             earlier = await self._by_key(who, idempotency_key)
             if earlier is not None:
                 return task_view(earlier)
+        self.quotas.check_definition(pipeline, params, output, on_failure)
         parsed, parsed_policy = await self.definitions.check(
             owner=who.name,
             title=title,
@@ -86,13 +97,17 @@ class Tasks:
             created_at=now,
             updated_at=now,
         )
-        if idempotency_key:
-            key = key_row(who, "schedule_task", idempotency_key, task.id, now)
-            holder = await self.store.insert_task_once(task, key, fresh_after(now))
-            if holder != task.id:
-                return task_view(await self._held(holder, idempotency_key))
-        else:
-            await self.store.insert_task(task)
+        limit = self.quotas.max_active_tasks
+        try:
+            if idempotency_key:
+                key = key_row(who, "schedule_task", idempotency_key, task.id, now)
+                holder = await self.store.insert_task_once(task, key, fresh_after(now), limit)
+                if holder != task.id:
+                    return task_view(await self._held(holder, idempotency_key))
+            else:
+                await self.store.insert_task(task, limit)
+        except TaskQuotaFull as error:
+            raise self.quotas.full(who.name) from error
         self.engine.wake()
         return task_view(task)
 
@@ -147,6 +162,8 @@ class Tasks:
             "output": task.output,
             "policy": task.policy,
         } | {key: value for key, value in changes.items() if key in CHANGEABLE}
+        params = changes["params"] if "params" in changes else task.params
+        self.quotas.check_definition(merged["pipeline"], params, merged["output"], merged["on_failure"])
         parsed, parsed_policy = await self.definitions.check(owner=task.owner, **merged)
         now = self.clock.now()
         values: dict[str, Any] = {"updated_at": now}
@@ -166,7 +183,12 @@ class Tasks:
             }
             if task.status == TaskStatus.COMPLETED.value and first is not None:
                 values["status"] = TaskStatus.ACTIVE.value
-        updated = await self.store.update_task(task_id, values)
+        # A completed task made active again counts toward the quota once more.
+        limit = self.quotas.max_active_tasks if "status" in values else None
+        try:
+            updated = await self.store.update_task(task_id, values, limit)
+        except TaskQuotaFull as error:
+            raise self.quotas.full(task.owner) from error
         self.engine.wake()
         return task_view(updated or task)
 

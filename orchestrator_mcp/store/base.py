@@ -39,6 +39,19 @@ RunFactory = Callable[[TaskRow, FirePlan], list[dict[str, Any]]]
 """Turn a plan into run rows to insert."""
 
 
+QUOTA_STATUSES = ("active", "paused")
+"""The task statuses a principal's task quota counts: a task that may still fire or be resumed."""
+
+
+class TaskQuotaFull(Exception):
+    """A task was not stored: its owner already holds `limit` active or paused tasks."""
+
+    def __init__(self, owner: str, limit: int) -> None:
+        super().__init__(f"principal '{owner}' holds {limit} active or paused tasks")
+        self.owner = owner
+        self.limit = limit
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """Runs claimed in one transaction, and their tasks as stored then."""
@@ -84,11 +97,14 @@ class Progress:
 class TaskStore(Protocol):
     """What the service uses: tasks, and the runs it starts, cancels, lists and counts for them."""
 
-    async def insert_task(self, task: TaskRow) -> None:
-        """Store a new task (other instances are told: they may fire it).
+    async def insert_task(self, task: TaskRow, active_limit: int | None = None) -> None:
+        """Store a new task (other instances are told: they may fire it); with `active_limit`, only
+        if its owner holds fewer active or paused tasks, counted in the same transaction (concurrent
+        inserts of one owner, from any process, cannot go past it).
 
         Raises:
             sqlalchemy.exc.IntegrityError: a task with this id is stored already.
+            TaskQuotaFull: the owner holds `active_limit` active or paused tasks already.
         """
         ...
 
@@ -108,8 +124,16 @@ class TaskStore(Protocol):
         given), at most `limit`; `after` is the (created_at, id) of the last task of the previous page."""
         ...
 
-    async def update_task(self, task_id: str, values: dict[str, Any]) -> TaskRow | None:
-        """Set these columns of a task; returns it as stored then, or None if there is no such task."""
+    async def update_task(
+        self, task_id: str, values: dict[str, Any], active_limit: int | None = None
+    ) -> TaskRow | None:
+        """Set these columns of a task; returns it as stored then, or None if there is no such task.
+        With `active_limit` (a change that makes the task active again), only if its owner holds
+        fewer other active or paused tasks, counted as `insert_task` does.
+
+        Raises:
+            TaskQuotaFull: the owner holds `active_limit` other active or paused tasks already.
+        """
         ...
 
     async def delete_task(self, task_id: str) -> None:
@@ -323,14 +347,17 @@ class IdempotencyStore(Protocol):
         """Remember a result id for (owner, tool, key), replacing an older one."""
         ...
 
-    async def insert_task_once(self, task: TaskRow, key: IdempotencyRow, fresh_after: datetime) -> str:
+    async def insert_task_once(
+        self, task: TaskRow, key: IdempotencyRow, fresh_after: datetime, active_limit: int | None = None
+    ) -> str:
         """Insert `task` under the idempotency key `key` (whose `result_id` is the task's id), in one
         transaction; unless the key already holds a task remembered after `fresh_after` and still
         stored: then that task's id is returned and nothing is inserted. Concurrent calls with one
-        key: exactly one inserts.
+        key: exactly one inserts. `active_limit` as for `insert_task`.
 
         Raises:
             sqlalchemy.exc.IntegrityError: a task with this id is stored already.
+            TaskQuotaFull: as `insert_task` (the key is not taken then).
         """
         ...
 

@@ -35,7 +35,15 @@ async def test_health_says_live_and_ready(settings: Settings) -> None:
         assert (await get(f"{server.base_url}/health/live")).json() == {"status": "live"}
         ready = await get(f"{server.base_url}/health/ready")
         assert ready.status_code == 200
-        body = ready.json()
+        assert ready.json() == {
+            "status": "ready",
+            "ready": True,
+            "database": {"ok": True},
+            "scheduler": {"ok": True},
+        }
+        admin = {"authorization": f"Bearer {await server.token('root', ALL + ',admin')}"}
+        async with httpx2.AsyncClient(headers=admin) as http:
+            body = (await http.get(f"{server.base_url}/health/ready")).json()
         assert body["database"]["ok"] and body["scheduler"]["ok"]
         assert body["catalog"]["servers_available"] == body["catalog"]["servers_total"] == 2
 

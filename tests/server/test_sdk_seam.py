@@ -182,5 +182,37 @@ async def test_open_transports_lists_the_live_sessions_of_a_running_manager() ->
             assert [transport.mcp_session_id for transport in transports] == [
                 response.headers["mcp-session-id"]
             ]
+            assert list(sdk.open_session_ids(manager)) == [response.headers["mcp-session-id"]]
             await transports[0].terminate()
             assert transports[0].is_terminated
+
+
+async def test_open_session_ids_forgets_a_deleted_session() -> None:
+    mcp: MCPServer[Any] = MCPServer("seam")
+    app = mcp.streamable_http_app(json_response=True)
+    manager = mcp.session_manager
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": LEGACY,
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+    with anyio.fail_after(10):
+        async with (
+            manager.run(),
+            httpx2.AsyncClient(
+                transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+            ) as http,
+        ):
+            ids = sdk.open_session_ids(manager)
+            opened = [(await http.post("/mcp", json=initialize, headers=headers)) for _ in range(2)]
+            first, second = (response.headers["mcp-session-id"] for response in opened)
+            assert set(ids) == {first, second}  # a live view
+            session_headers = headers | {"mcp-session-id": first, "mcp-protocol-version": LEGACY}
+            assert (await http.delete("/mcp", headers=session_headers)).status_code == 200
+            assert set(ids) == {second}

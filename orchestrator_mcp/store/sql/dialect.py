@@ -48,6 +48,20 @@ def notify(dialect: str, conn: Connection, topic: str, subject: str) -> None:
         notices.notify(conn, topic, subject)
 
 
+TASK_QUOTA_LOCK = 0x71756F74
+"""PostgreSQL advisory lock space (with the owner's name hashed) held while a task quota is counted."""
+
+
+def lock_owner_tasks(conn: Connection, owner: str) -> None:
+    """PostgreSQL: hold the lock on `owner`'s task quota until this transaction ends, so concurrent
+    inserts of one owner count one after the other; SQLite: nothing (its write lock covers the file)."""
+    if conn.dialect.name == POSTGRESQL:
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:owner))"),
+            {"space": TASK_QUOTA_LOCK, "owner": owner},
+        )
+
+
 def skip_locked(dialect: str, stmt: Select[Any], of: Table | None = None) -> Select[Any]:
     """PostgreSQL: `stmt` locking the rows it reads (of `of`), skipping those another instance holds;
     SQLite: `stmt` as it is (its write lock, taken at `BEGIN IMMEDIATE`, covers the whole file)."""

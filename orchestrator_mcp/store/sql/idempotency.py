@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Table, insert, or_, select
 from orchestrator_mcp.store.base import Claim, Slots
 from orchestrator_mcp.store.sql.runs import RunsMixin
 from orchestrator_mcp.store.sql.statements import IDEMPOTENCY, RUNS, TASKS
+from orchestrator_mcp.store.sql.tasks import check_room
 from orchestrator_mcp.store.tables import IdempotencyRow, RunRow, TaskRow
 
 
@@ -35,14 +36,19 @@ class IdempotencyMixin(RunsMixin):
         )
         await self.database.write(lambda conn: conn.execute(stmt))
 
-    async def insert_task_once(self, task: TaskRow, key: IdempotencyRow, fresh_after: datetime) -> str:
+    async def insert_task_once(
+        self, task: TaskRow, key: IdempotencyRow, fresh_after: datetime, active_limit: int | None = None
+    ) -> str:
         """Insert `task` under an idempotency key, in one transaction: unless the key already holds a
-        task (remembered after `fresh_after` and still stored), whose id is returned instead."""
+        task (remembered after `fresh_after` and still stored), whose id is returned instead; with
+        `active_limit`, only if the owner has room (see `check_room`)."""
 
         def work(conn: Connection) -> str:
             holder = self._take_key(conn, key, fresh_after, TASKS)
             if holder is not None:
                 return holder
+            if active_limit is not None:
+                check_room(conn, task.owner, active_limit)
             conn.execute(insert(TASKS).values(**task.model_dump()))
             self._notify(conn, "task", task.id)
             return task.id

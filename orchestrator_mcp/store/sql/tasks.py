@@ -8,17 +8,34 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from orchestrator_mcp.domain.run import RunStatus
+from orchestrator_mcp.store.base import QUOTA_STATUSES, TaskQuotaFull
+from orchestrator_mcp.store.sql import dialect
 from orchestrator_mcp.store.sql.core import SqlBase
 from orchestrator_mcp.store.sql.rows import fetch_one, model
 from orchestrator_mcp.store.sql.statements import LOGS, RUNS, STEPS, TASK_BY_ID, TASKS
 from orchestrator_mcp.store.tables import TaskRow
 
 
+def check_room(conn: Connection, owner: str, limit: int, besides: str | None = None) -> None:
+    """Within a write transaction: raises TaskQuotaFull when `owner` holds `limit` active or paused
+    tasks (not counting `besides`). The count holds until the transaction ends (see
+    `dialect.lock_owner_tasks`)."""
+    dialect.lock_owner_tasks(conn, owner)
+    held = select(func.count()).select_from(TASKS)
+    held = held.where(TASKS.c.owner == owner, TASKS.c.status.in_(QUOTA_STATUSES))
+    if besides is not None:
+        held = held.where(TASKS.c.id != besides)
+    if conn.execute(held).scalar_one() >= limit:
+        raise TaskQuotaFull(owner, limit)
+
+
 class TasksMixin(SqlBase):
     """Tasks, each method one transaction."""
 
-    async def insert_task(self, task: TaskRow) -> None:
+    async def insert_task(self, task: TaskRow, active_limit: int | None = None) -> None:
         def work(conn: Connection) -> None:
+            if active_limit is not None:
+                check_room(conn, task.owner, active_limit)
             conn.execute(insert(TASKS).values(**task.model_dump()))
             self._notify(conn, "task", task.id)
 
@@ -58,8 +75,14 @@ class TasksMixin(SqlBase):
         stmt = stmt.order_by(TASKS.c.created_at.desc(), TASKS.c.id.desc()).limit(limit)
         return await self._rows(stmt, TaskRow)
 
-    async def update_task(self, task_id: str, values: dict[str, Any]) -> TaskRow | None:
+    async def update_task(
+        self, task_id: str, values: dict[str, Any], active_limit: int | None = None
+    ) -> TaskRow | None:
         def work(conn: Connection) -> TaskRow | None:
+            if active_limit is not None:
+                owner = conn.execute(select(TASKS.c.owner).where(TASKS.c.id == task_id)).scalar()
+                if owner is not None:
+                    check_room(conn, owner, active_limit, besides=task_id)
             conn.execute(update(TASKS).where(TASKS.c.id == task_id).values(**values))
             row = conn.execute(select(TASKS).where(TASKS.c.id == task_id)).first()
             self._notify(conn, "task", task_id)
