@@ -18,52 +18,50 @@ CONTEXT_FIELDS = ("principal", "tool", "outcome", "run_id", "duration_ms")
 
 
 class JsonFormatter(logging.Formatter):
-    """`{"time", "level", "logger", "message", ...context fields, "exception"?}` on one line."""
+    """`{"time", "level", "logger", "message", ...context fields, "exception"?}` on one line, with
+    the values `redactor` knows hidden."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor.empty()
 
     def format(self, record: logging.LogRecord) -> str:
+        hide = self.redactor.redact_text
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")[:-6] + "Z",
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": hide(record.getMessage()),
         }
         for name in CONTEXT_FIELDS:
             value = getattr(record, name, None)
             if value is not None:
                 entry[name] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = hide(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 class TextFormatter(logging.Formatter):
-    """`<time> <LEVEL> <logger> <message>`, one line per record: control characters in the message are
-    escaped, and the lines of a traceback are indented, so nothing a message holds passes for a record."""
+    """`<time> <LEVEL> <logger> <message>`, one line per record: the values `redactor` knows are
+    hidden, then control characters in the message are escaped (so a secret holding one is still
+    recognised), and the lines of a traceback are indented, so nothing a message holds passes for a
+    record."""
 
-    def __init__(self) -> None:
+    def __init__(self, redactor: Redactor | None = None) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+        self.redactor = redactor or Redactor.empty()
 
     def format(self, record: logging.LogRecord) -> str:
-        record.message = one_line(record.getMessage())
+        hide = self.redactor.redact_text
+        record.message = one_line(hide(record.getMessage()))
         record.asctime = self.formatTime(record, self.datefmt)
         parts = [self.formatMessage(record)]
         if record.exc_info:  # not the record's cached text: another handler's formatter may have made it
-            parts.append(textwrap.indent(self.formatException(record.exc_info), "  "))
+            parts.append(textwrap.indent(hide(self.formatException(record.exc_info)), "  "))
         if record.stack_info:
-            parts.append(textwrap.indent(self.formatStack(record.stack_info), "  "))
+            parts.append(textwrap.indent(hide(self.formatStack(record.stack_info)), "  "))
         return "\n".join(parts)
-
-
-class RedactingFormatter(logging.Formatter):
-    """Another formatter's lines with secret values replaced by `***` (tracebacks included)."""
-
-    def __init__(self, inner: logging.Formatter, redactor: Redactor) -> None:
-        super().__init__()
-        self.inner = inner
-        self.redactor = redactor
-
-    def format(self, record: logging.LogRecord) -> str:
-        return self.redactor.redact_text(self.inner.format(record))
 
 
 def configure_logging(
@@ -72,8 +70,7 @@ def configure_logging(
     """Send every log line to `stream` (stderr: over stdio, stdout carries the protocol), hiding the
     values `redactor` knows."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    formatter = JsonFormatter() if fmt == "json" else TextFormatter()
-    handler.setFormatter(formatter if redactor is None else RedactingFormatter(formatter, redactor))
+    handler.setFormatter(JsonFormatter(redactor) if fmt == "json" else TextFormatter(redactor))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -37,7 +37,7 @@ def test_json_lines_carry_the_context_fields_given_to_a_log_call() -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
 async def test_no_secret_reaches_the_servers_own_log_not_even_in_a_librarys_request_line(fmt: str) -> None:
-    secret = "s3cr3t value&x"
+    secret = "s3cr3t value&x\x1b"  # a control character: hidden before the line is escaped
     stream = io.StringIO()
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
