@@ -1,4 +1,4 @@
-"""JMESPath expressions: compiling, evaluating and JMESPath truthiness.
+"""JMESPath expressions: compiling, evaluating within a budget, and JMESPath truthiness.
 
 Every `if`, every `${{ expr }}` template and a task's `output` is a JMESPath expression evaluated
 against the run context (`params`, `vars`, `steps`, `run`, `task`, `now`; never `secrets`). Expressions
@@ -16,26 +16,79 @@ Besides the standard JMESPath functions, pipeline authors may call:
 
 Unknown functions and wrong argument counts are reported when the expression is compiled, not when
 it first runs.
+
+Budgets (SPEC §11). An expression that would build a value over 1 MiB (`MAX_BUILT_BYTES`) or run
+over 1 s (`MAX_SECONDS`) fails with `expression too costly: ...`. The cost is bounded by
+construction rather than hoped for:
+
+* at compile time, an expression whose shape alone can repeat one value more than `MAX_REPEATS`
+  times (`x | [@,@] | [@,@] | ...`, seventeen links) is refused, so validation reports the obvious
+  bombs whatever the data;
+* at run time, evaluation goes through a `TreeInterpreter` subclass that counts its steps and reads a
+  monotonic deadline every few hundred of them, and measures every value it *builds* (multiselects,
+  projections, flattens, slices, function results) with the memoised, early-stopping size walk of
+  `expression_cost`. A value merely read from the context (a 5 MB `vars.big` passed whole) is not
+  built and costs nothing; `[vars.big]` builds a 5 MB value.
+* the functions whose own cost follows an argument's size (`to_string`, `join`, `sort`, `replace`,
+  `split`, `contains` and `==` on shared values, ...) measure before they work (see
+  `expression_functions`), so no single C call runs long either.
+
+A rendering evaluates all its templates in one `shared_budget`; see `expression_cost` for what adds
+up there. The common case stays cheap: a budget is a deadline and two dicts, and an expression that
+builds nothing never walks anything (bench/expressions.py measures it).
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import jmespath
 from jmespath import exceptions as jmespath_errors
-from jmespath import functions
 from jmespath.lexer import Lexer
 from jmespath.parser import ParsedResult
+from jmespath.visitor import TreeInterpreter
+
+from orchestrator_mcp.domain.budget import OverBudget
+from orchestrator_mcp.domain.expression_cost import (
+    MAX_BUILT_BYTES,
+    MAX_SECONDS,
+    Budget,
+    Limits,
+    TooCostly,
+    current_budget,
+    shared_budget,
+)
+from orchestrator_mcp.domain.expression_functions import FUNCTION_TABLE, PipelineFunctions
+
+__all__ = [
+    "MAX_BUILT_BYTES",
+    "MAX_EXPRESSION_LENGTH",
+    "MAX_REPEATS",
+    "MAX_SECONDS",
+    "ExpressionError",
+    "Limits",
+    "compile_expression",
+    "embedded_text",
+    "evaluate",
+    "is_truthy",
+    "sharing_budget",
+]
 
 MAX_EXPRESSION_LENGTH = 2000
+MAX_REPEATS = 1 << 16
+"""An expression whose shape can repeat one value more often than this is refused when compiled."""
+TOO_COSTLY = "expression too costly"
 _SHOWN_LENGTH = 120
+_VISITS_PER_CHECK = 256
+"""Interpreter steps between two reads of the clock."""
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class ExpressionError(ValueError):
@@ -61,44 +114,52 @@ class ExpressionError(ValueError):
         super().__init__(message)
 
 
-class _PipelineFunctions(functions.Functions):
-    """The standard JMESPath functions plus a few string helpers (listed in the module docstring)."""
+class _Interpreter(TreeInterpreter):
+    """JMESPath's tree interpreter, counting its steps and measuring what it builds."""
 
-    @functions.signature({"types": ["string"]})
-    def _func_lower(self, text: str) -> str:
-        return text.lower()
+    def __init__(self, budget: Budget) -> None:
+        super().__init__(jmespath.Options(custom_functions=PipelineFunctions(budget)))
+        self.budget = budget
+        self._countdown = _VISITS_PER_CHECK
 
-    @functions.signature({"types": ["string"]})
-    def _func_upper(self, text: str) -> str:
-        return text.upper()
+    def visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:
+        self._countdown -= 1
+        if not self._countdown:
+            self._countdown = _VISITS_PER_CHECK
+            self.budget.deadline.check()
+        return super().visit(node, *args, **kwargs)
 
-    @functions.signature({"types": ["string"]})
-    def _func_trim(self, text: str) -> str:
-        return text.strip()
+    def visit_comparator(self, node: Any, value: Any) -> Any:
+        if node["value"] not in ("eq", "ne"):
+            return super().visit_comparator(node, value)
+        left = self.visit(node["children"][0], value)
+        right = self.visit(node["children"][1], value)
+        if isinstance(left, list | dict) and isinstance(right, list | dict):
+            same = self.budget.equal(left, right)
+        else:
+            same = bool(self.COMPARATOR_FUNC["eq"](left, right))
+        return same if node["value"] == "eq" else not same
 
-    @functions.signature({"types": ["string"]}, {"types": ["string"]})
-    def _func_split(self, text: str, separator: str) -> list[str]:
-        if not separator:
-            raise ValueError("split() needs a non-empty separator")
-        return text.split(separator)
+    def visit_filter_projection(self, node: Any, value: Any) -> list[Any] | None:
+        return self.budget.built(super().visit_filter_projection(node, value))
 
-    @functions.signature({"types": ["string"]}, {"types": ["string"]}, {"types": ["string"]})
-    def _func_replace(self, text: str, old: str, new: str) -> str:
-        if not old:
-            raise ValueError("replace() needs a non-empty string to replace")
-        return text.replace(old, new)
+    def visit_flatten(self, node: Any, value: Any) -> Any:
+        return self.budget.built(super().visit_flatten(node, value))
 
-    @functions.signature({"types": ["string"]})
-    def _func_from_json(self, text: str) -> Any:
-        try:
-            return json.loads(text)
-        except ValueError as error:
-            raise ValueError(f"from_json() got text that is not JSON: {error}") from None
+    def visit_slice(self, node: Any, value: Any) -> Any:
+        return self.budget.built(super().visit_slice(node, value))
 
+    def visit_multi_select_dict(self, node: Any, value: Any) -> Any:
+        return self.budget.built(super().visit_multi_select_dict(node, value))
 
-_FUNCTIONS = _PipelineFunctions()
-_OPTIONS = jmespath.Options(custom_functions=_FUNCTIONS)
-_FUNCTION_TABLE: dict[str, Any] = dict(_PipelineFunctions.FUNCTION_TABLE)
+    def visit_multi_select_list(self, node: Any, value: Any) -> list[Any] | None:
+        return self.budget.built(super().visit_multi_select_list(node, value))
+
+    def visit_projection(self, node: Any, value: Any) -> list[Any] | None:
+        return self.budget.built(super().visit_projection(node, value))
+
+    def visit_value_projection(self, node: Any, value: Any) -> list[Any] | None:
+        return self.budget.built(super().visit_value_projection(node, value))
 
 
 @lru_cache(maxsize=1024)
@@ -107,8 +168,9 @@ def compile_expression(text: str) -> ParsedResult:
 
     Raises:
         ExpressionError: the text is empty, longer than 2000 characters, not valid JMESPath, uses the
-            deprecated unquoted literal form (`` `foo` ``), or calls an unknown function or a function
-            with the wrong number of arguments.
+            deprecated unquoted literal form (`` `foo` ``), calls an unknown function or a function
+            with the wrong number of arguments, nests too deeply, or can repeat a value more than
+            `MAX_REPEATS` times (expression too costly).
     """
     if not text.strip():
         raise ExpressionError(text, "expression is empty")
@@ -125,6 +187,7 @@ def compile_expression(text: str) -> ParsedResult:
             for _token in Lexer().tokenize(text):
                 pass
         parsed = jmespath.compile(text)
+        repeats = _repeats(parsed.parsed)[1]
     except PendingDeprecationWarning:
         raise ExpressionError(
             text,
@@ -138,25 +201,75 @@ def compile_expression(text: str) -> ParsedResult:
         raise ExpressionError(text, _parse_error_reason(error), position=error.lex_position) from None
     except jmespath_errors.JMESPathError as error:
         raise ExpressionError(text, str(error)) from None
+    except RecursionError:
+        raise ExpressionError(text, "the expression nests too deeply") from None
     for name, argument_count in _function_calls(parsed.parsed):
         _check_call(text, name, argument_count)
+    if repeats > MAX_REPEATS:
+        raise ExpressionError(
+            text,
+            f"{TOO_COSTLY}: it can repeat a value over {MAX_REPEATS} times "
+            f"(each [@, @] in a chain doubles what it holds)",
+        )
     return parsed
 
 
-def evaluate(text: str, context: Mapping[str, Any]) -> Any:
+def evaluate(text: str, context: Mapping[str, Any], *, limits: Limits | None = None) -> Any:
     """Evaluate a JMESPath expression against a context; a missing path gives None.
+
+    Inside `sharing_budget` the evaluation spends that shared budget; otherwise its own (`limits`,
+    by default 1 MiB built and 1 s).
 
     Raises:
         ExpressionError: the expression does not compile, or failed at run time (a function got a
-            value of the wrong type, an ordering comparison of a string with a number, ...).
+            value of the wrong type, an ordering comparison of a string with a number, it was too
+            costly, ...).
     """
     parsed = compile_expression(text)
+    budget = current_budget(limits)
     try:
-        return parsed.search(context, options=_OPTIONS)
+        result = _Interpreter(budget).visit(parsed.parsed, context)
+        if budget.shared:
+            budget.passed_on(result)
+        return result
+    except OverBudget:
+        raise _too_costly(text, f"it ran over {budget.limits.seconds:g} s") from None
+    except TooCostly as error:
+        raise _too_costly(text, error.reason) from None
     # jmespath lets plain Python errors escape (TypeError from `'a' < `1``, ValueError from our
     # helpers, RecursionError on deep data): whatever it raises, the expression is what failed.
     except Exception as error:
         raise ExpressionError(text, str(error) or type(error).__name__, runtime=True) from error
+
+
+def embedded_text(value: Any, expression: str) -> str:
+    """`value` (what `expression` gave) as text inside a longer string: a string as it is, anything
+    else as compact JSON. Measured like a value the expression built, and counted in a shared
+    budget's total.
+
+    Raises:
+        ExpressionError: the text would be over the limit (expression too costly).
+    """
+    budget = current_budget(None)
+    try:
+        text = value if isinstance(value, str) else budget.json_text(value)
+        if budget.shared:
+            budget.charge(len(text), "embed")
+        return text
+    except OverBudget:
+        raise _too_costly(expression, f"it ran over {budget.limits.seconds:g} s") from None
+    except TooCostly as error:
+        raise _too_costly(expression, error.reason) from None
+
+
+def sharing_budget(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Call `work` with every evaluation inside it sharing one budget (a rendering's templates)."""
+    with shared_budget():
+        return work(*args, **kwargs)
+
+
+def _too_costly(text: str, reason: str) -> ExpressionError:
+    return ExpressionError(text, f"{TOO_COSTLY}: {reason}", runtime=True)
 
 
 def is_truthy(value: Any) -> bool:
@@ -212,9 +325,9 @@ def _function_calls(tree: Any) -> Iterator[tuple[str, int]]:
 
 
 def _check_call(text: str, name: str, argument_count: int) -> None:
-    spec = _FUNCTION_TABLE.get(name)
+    spec = FUNCTION_TABLE.get(name)
     if spec is None:
-        close = difflib.get_close_matches(name, _FUNCTION_TABLE, n=1)
+        close = difflib.get_close_matches(name, FUNCTION_TABLE, n=1)
         hint = f"; did you mean {close[0]}()?" if close else ""
         raise ExpressionError(text, f"unknown function {name}(){hint}")
     signature = spec["signature"]
@@ -224,3 +337,39 @@ def _check_call(text: str, name: str, argument_count: int) -> None:
         raise ExpressionError(text, f"{name}() takes at least {expected} argument(s), got {argument_count}")
     if not variadic and argument_count != expected:
         raise ExpressionError(text, f"{name}() takes {expected} argument(s), got {argument_count}")
+
+
+_PRODUCT = frozenset({"subexpression", "index_expression", "pipe", "projection", "value_projection"})
+_SINGLE = frozenset(
+    {"current", "identity", "field", "index", "slice", "literal", "comparator", "not_expression"}
+)
+_BY_KEY = frozenset({"sort_by", "max_by", "min_by"})
+_CAP = MAX_REPEATS + 1
+
+
+def _repeats(node: Any) -> tuple[int, int]:
+    """How many times, at most, one value can appear in what `node` gives, and in what any part of
+    it gives (both capped just past MAX_REPEATS): a multiselect adds up its parts, a pipe or a
+    projection multiplies its stages."""
+    kind = node.get("type")
+    children = [child for child in node.get("children") or [] if isinstance(child, dict)]
+    found = [_repeats(child) for child in children]
+    counts = [count for count, _peak in found]
+    peak = max((inner for _count, inner in found), default=1)
+    if kind in _SINGLE or not children:
+        count = 1
+    elif kind in _PRODUCT:
+        count = 1
+        for each in counts:
+            count = min(count * each, _CAP)
+    elif kind == "filter_projection":  # left, right, condition: the condition's value is not kept
+        count = min(counts[0] * counts[1], _CAP)
+    elif kind in ("or_expression", "and_expression"):
+        count = max(counts)
+    elif kind == "function_expression" and node.get("value") == "map":
+        count = min(counts[0] * counts[1], _CAP)
+    elif kind == "function_expression" and node.get("value") in _BY_KEY:
+        count = counts[0]
+    else:
+        count = min(sum(counts), _CAP)
+    return count, max(count, peak)

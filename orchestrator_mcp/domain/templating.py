@@ -22,13 +22,12 @@ is `"${{ secrets.TOKEN }}"` stays that text.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator_mcp.domain.expressions import ExpressionError, compile_expression, evaluate
+from orchestrator_mcp.domain.expressions import ExpressionError, compile_expression, embedded_text, evaluate
 from orchestrator_mcp.domain.problems import Problem, join_path
 
 _OPEN = "${{"
@@ -152,7 +151,7 @@ def _render_string(text: str, names: _Names, path: str) -> Any:
     position = 0
     for template in templates:
         parts.append(text[position : template.start])
-        parts.append(_as_text(_evaluate(template, names, path)))
+        parts.append(_as_text(_evaluate(template, names, path), template, path))
         position = template.end
     parts.append(text[position:])
     return "".join(parts)
@@ -170,10 +169,12 @@ def _evaluate(template: _Template, names: _Names, path: str) -> Any:
         raise TemplateError(path, str(error), template.expression) from error
 
 
-def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def _as_text(value: Any, template: _Template, path: str) -> str:
+    """The text a template's value becomes inside a longer string, measured (expression too costly)."""
+    try:
+        return embedded_text(value, template.expression)
+    except ExpressionError as error:
+        raise TemplateError(path, str(error), template.expression) from error
 
 
 def _unclosed_message(text: str, start: int) -> str:
