@@ -9,6 +9,7 @@ from typing import Any
 
 from orchestrator_mcp.clock import Clock, SystemClock
 from orchestrator_mcp.domain.expressions import ExpressionError, evaluate
+from orchestrator_mcp.offload import off_loop
 from tool_catalog._server import BuiltinServer, BuiltinTool, BuiltinToolError, Handler, create_server
 
 
@@ -35,7 +36,7 @@ async def _fail(arguments: dict[str, Any]) -> Any:
 
 async def _transform(arguments: dict[str, Any]) -> Any:
     try:
-        return evaluate(arguments["expression"], {"data": arguments.get("data")})
+        return await off_loop(evaluate, arguments["expression"], {"data": arguments.get("data")})
     except ExpressionError as error:
         raise BuiltinToolError(str(error)) from error
 

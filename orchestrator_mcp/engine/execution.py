@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestrator_mcp.catalog import ToolCallError
-from orchestrator_mcp.domain.expressions import ExpressionError, evaluate, is_truthy
+from orchestrator_mcp.domain.expressions import ExpressionError, evaluate, is_truthy, sharing_budget
 from orchestrator_mcp.domain.grants import Grants
 from orchestrator_mcp.domain.pipeline import Step, check_arguments
 from orchestrator_mcp.domain.problems import join_path
@@ -23,6 +23,7 @@ from orchestrator_mcp.engine.context import RunContext
 from orchestrator_mcp.engine.handle import RunHandle
 from orchestrator_mcp.engine.plans import Plan
 from orchestrator_mcp.engine.records import Recorder, StepRecord, ms_between
+from orchestrator_mcp.offload import off_loop
 from orchestrator_mcp.store.tables import RunRow, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
 from tool_catalog.trust import trusted_caller
@@ -114,7 +115,7 @@ class Execution:
 
         output = None
         if status is RunStatus.SUCCEEDED:
-            output, error = self.evaluate_output()
+            output, error = await self.evaluate_output()
             if error is not None:
                 status = RunStatus.FAILED
         await self.finish(status, error, output, started)
@@ -170,7 +171,7 @@ class Execution:
     async def run_step(self, step: Step, record: StepRecord, path: str) -> None:
         clock, recorder, context = self.runner.clock, self.recorder, self.context
         context.step_began(clock.now())
-        if step.if_ is not None and not self.condition(step):
+        if step.if_ is not None and not await self.condition(step):
             record.status = StepStatus.SKIPPED.value
             record.skip_reason = f"condition `{step.if_}` was false"
             context.step_ended(step.id, record.status)
@@ -203,10 +204,10 @@ class Execution:
         recorder.changed(record, steps_completed=recorder.done)
         recorder.tell(f"step {step.id} succeeded")
 
-    def condition(self, step: Step) -> bool:
+    async def condition(self, step: Step) -> bool:
         assert step.if_ is not None
         try:
-            return is_truthy(evaluate(step.if_, self.context.as_expression_input()))
+            return is_truthy(await off_loop(evaluate, step.if_, self.context.as_expression_input()))
         except ExpressionError as error:
             raise StepFailed(ErrorType.EXPRESSION_ERROR, f"if: {error}") from error
 
@@ -216,9 +217,9 @@ class Execution:
             names = ", ".join(f"{name} (environment variable ORCH_SECRET_{name})" for name in missing)
             raise StepFailed(ErrorType.MISSING_SECRET, f"secret not set: {names}")
         try:
-            arguments = render(
-                step.with_, self.context.as_expression_input(), join_path(path, "with"), self.runner.secrets
-            )
+            context, secrets = self.context.as_expression_input(), self.runner.secrets
+            with_path = join_path(path, "with")
+            arguments = await off_loop(sharing_budget, render, step.with_, context, with_path, secrets)
         except TemplateError as error:
             raise StepFailed(ErrorType.TEMPLATE_ERROR, str(error)) from error
         catalog = self.runner.catalog
@@ -260,12 +261,12 @@ class Execution:
 
     # -- the end ----------------------------------------------------------------------------
 
-    def evaluate_output(self) -> tuple[Any, RunError | None]:
+    async def evaluate_output(self) -> tuple[Any, RunError | None]:
         if self.output is None:
             return self.runner.redactor.redact(self.context.vars), None
         try:
             return self.runner.redactor.redact(
-                evaluate(self.output, self.context.as_expression_input())
+                await off_loop(evaluate, self.output, self.context.as_expression_input())
             ), None
         except ExpressionError as error:
             message = f"output: {error}"
