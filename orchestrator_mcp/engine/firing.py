@@ -13,7 +13,7 @@ from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.domain.firing import ActiveRuns, FirePlan, plan_fire
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.run import RunEnd, Trigger
-from orchestrator_mcp.domain.schedule import Schedule, apply_jitter
+from orchestrator_mcp.domain.schedule import Schedule, ScheduleTooCostly, apply_jitter, fire_time_budget
 from orchestrator_mcp.engine.dispatch import Dispatcher
 from orchestrator_mcp.engine.readings import Readings
 from orchestrator_mcp.engine.run_rows import run_values
@@ -82,12 +82,20 @@ class Firing:
         return now  # bounded: more is due, so the loop comes straight back
 
     def _plan(self, task: TaskRow, active: ActiveRuns) -> FirePlan:
-        """Plan a fire; a task whose stored definition cannot be planned is paused, never retried forever."""
+        """Plan a fire; a task whose stored definition cannot be planned is paused, never retried forever.
+
+        So is a task whose fire times have become too costly to compute (one budget per fire): it
+        would cost the same at every fire, holding the fire transaction each time.
+        """
         try:
             assert task.next_run_at is not None and task.anchor is not None
             schedule = Schedule.model_validate(task.schedule)
             policy = Policy.model_validate(task.policy)
-            plan = plan_fire(schedule, task.anchor, policy, task.next_run_at, self.clock.now(), active)
+            with fire_time_budget():
+                plan = plan_fire(schedule, task.anchor, policy, task.next_run_at, self.clock.now(), active)
+        except ScheduleTooCostly as error:
+            logger.warning("pausing task %s: %s", task.id, error)
+            return FirePlan(broken=str(error))
         except Exception as error:
             logger.exception("cannot plan the next fire of task %s; pausing it", task.id)
             return FirePlan(broken=f"{type(error).__name__}: {error}")

@@ -172,7 +172,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         "expr": "0 9 * * 1-5", "timezone": "Europe/Paris"} -> {"description": "At 09:00, Monday through
         Friday (Europe/Paris)", "next_runs": ["2026-11-24T08:00:00Z", ...]}.
         """
-        return service(ctx).definitions.preview_schedule(principal(ctx), schedule, count)
+        return await service(ctx).definitions.preview_schedule(principal(ctx), schedule, count)
 
     @mcp.tool(annotations=READ)
     @calls.wrap

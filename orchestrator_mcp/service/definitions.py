@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -16,13 +16,17 @@ from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.problems import Problem
 from orchestrator_mcp.domain.schedule import (
     Schedule,
+    ScheduleTooCostly,
     check_schedule,
     upcoming_fire_times,
 )
 from orchestrator_mcp.domain.schedule_words import describe_schedule
 from orchestrator_mcp.errors import InvalidArgument
+from orchestrator_mcp.offload import off_loop
 from orchestrator_mcp.principal import Principal
 from orchestrator_mcp.views import PreviewView, ProblemView, ValidationView
+
+T = TypeVar("T")
 
 
 class Definitions:
@@ -34,14 +38,25 @@ class Definitions:
         self.clock = clock
         self.grants = grants
 
-    def parse_schedule(self, raw: Mapping[str, Any], problems: list[Problem]) -> Schedule | None:
+    async def fire_times(self, compute: Callable[[], T]) -> T:
+        """Compute fire times (within their budget, off the event loop when slow).
+
+        Raises:
+            InvalidArgument: on `schedule.expr`, when they are too costly to compute.
+        """
+        try:
+            return await off_loop(compute)
+        except ScheduleTooCostly as error:
+            raise InvalidArgument(str(error), "schedule.expr") from None
+
+    async def parse_schedule(self, raw: Mapping[str, Any], problems: list[Problem]) -> Schedule | None:
         """The schedule, or None with its problems added to `problems`."""
         try:
             schedule = Schedule.model_validate(raw)
         except ValidationError as error:
             problems.extend(problems_from_validation(error, "schedule"))
             return None
-        found = check_schedule(schedule, self.clock.now())
+        found = await off_loop(check_schedule, schedule, self.clock.now())
         problems.extend(found)
         return None if found else schedule
 
@@ -87,7 +102,7 @@ class Definitions:
         problems: list[Problem] = []
         if not title.strip():
             problems.append(Problem("title", "must not be empty"))
-        parsed_schedule = self.parse_schedule(schedule, problems)
+        parsed_schedule = await self.parse_schedule(schedule, problems)
         parsed_policy = self.parse_policy(policy, problems)
         problems.extend(await self.check_pipeline(pipeline, on_failure, output, owner))
         if problems or parsed_schedule is None:
@@ -108,22 +123,27 @@ class Definitions:
         problems = await self.check_pipeline(pipeline, on_failure, output, who.name)
         next_runs: list[datetime] = []
         if schedule is not None:
-            parsed = self.parse_schedule(schedule, problems)
+            parsed = await self.parse_schedule(schedule, problems)
             if parsed is not None:
-                next_runs = upcoming_fire_times(parsed, self.clock.now(), 5)
+                now = self.clock.now()
+                try:
+                    next_runs = await self.fire_times(lambda: upcoming_fire_times(parsed, now, 5))
+                except InvalidArgument as error:
+                    problems.extend(error.problems)
         return ValidationView(
             valid=not problems,
             errors=[ProblemView(path=p.path, message=p.message) for p in problems],
             next_runs=next_runs,
         )
 
-    def preview_schedule(self, who: Principal, schedule: Mapping[str, Any], count: int) -> PreviewView:
+    async def preview_schedule(self, who: Principal, schedule: Mapping[str, Any], count: int) -> PreviewView:
         who.require("tasks:read")
         problems: list[Problem] = []
-        parsed = self.parse_schedule(schedule, problems)
+        parsed = await self.parse_schedule(schedule, problems)
         if parsed is None:
             raise InvalidArgument(problems)
+        now = self.clock.now()
         return PreviewView(
             description=describe_schedule(parsed),
-            next_runs=upcoming_fire_times(parsed, self.clock.now(), count),
+            next_runs=await self.fire_times(lambda: upcoming_fire_times(parsed, now, count)),
         )

@@ -79,7 +79,7 @@ class Tasks:
             policy=policy,
         )
         now = self.clock.now()
-        first = first_fire_time(parsed, now)
+        first = await self.definitions.fire_times(lambda: first_fire_time(parsed, now))
         task = TaskRow(
             id=new_id("task"),
             owner=who.name,
@@ -175,7 +175,7 @@ class Tasks:
         if "policy" in changes:
             values["policy"] = parsed_policy.model_dump(mode="json", exclude_unset=True)
         if "schedule" in changes:
-            first = first_fire_time(parsed, now)
+            first = await self.definitions.fire_times(lambda: first_fire_time(parsed, now))
             values |= {
                 "schedule": parsed.model_dump(mode="json"),
                 "anchor": schedule_anchor(parsed, now, first),
@@ -216,7 +216,8 @@ class Tasks:
         schedule = Schedule.model_validate(task.schedule)
         upcoming = task.next_run_at
         if upcoming is not None and upcoming <= now and task.anchor is not None:
-            upcoming = next_fire_time(schedule, now, task.anchor)
+            anchor = task.anchor
+            upcoming = await self.definitions.fire_times(lambda: next_fire_time(schedule, now, anchor))
         status = (
             TaskStatus.ACTIVE if upcoming is not None or schedule.kind == "manual" else TaskStatus.COMPLETED
         )
