@@ -19,8 +19,9 @@ A `Budget` goes with one evaluation, or with every evaluation of one rendering (
   nested in one another (`${{ vars.a }}` beside `${{ vars.a.b }}`), costs the repeated bytes, so the
   rendered arguments never expand beyond the run's own data plus the limit.
 
-Work whose cost is one C call (`sorted`, `str.join`, `json.dumps`, `==` on shared structures) is
-measured before it is done (`need`, `json_text`, `equal`).
+Work whose cost is one C call (`sorted`, `str.join`, `json.dumps`) is measured before it is done
+(`need`, `json_text`). Comparing values (`==`, `contains`) needs no such care: what is compared was
+read from the context or built within the limit, so its expansion is bounded already.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ MAX_SECONDS = 1.0
 """An expression (or all the templates of one rendering) may not run longer than this."""
 _NODES_PER_CHECK = 2048
 """Nodes a walk visits between two reads of the clock."""
+_CONTAINERS = (list, dict)
+_TEXTS_AND_CONTAINERS = (str, list, dict)
 _TRACKED_STRING = 256
 """Strings longer than this are told apart by identity when repeated data is counted."""
 
@@ -86,42 +89,22 @@ def _scalar_size(value: Any) -> int:
 
 
 class Budget:
-    """The budget of one evaluation, or of all the evaluations in a `shared_budget` block."""
+    """The budget of one evaluation, or of all the evaluations in a `shared_budget` block.
 
-    __slots__ = (
-        "_built",
-        "_distinct",
-        "_expanded",
-        "_exact",
-        "_nodes",
-        "_passed",
-        "_seen",
-        "_sizes",
-        "_small_max",
-        "_small_total",
-        "_bigs",
-        "charged",
-        "deadline",
-        "limit",
-        "limits",
-        "shared",
-    )
+    Cheap to make: the walk's memo and the rendering's totals are only made when first needed.
+    """
+
+    __slots__ = ("_built", "_nodes", "_sizes", "deadline", "limit", "limits", "rendering")
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, shared: bool = False) -> None:
         self.limits = limits
         self.limit = limits.built_bytes
         self.deadline = Deadline(limits.seconds)
-        self.shared = shared
-        self.charged = 0
-        """Bytes a rendering has built, embedded or repeated so far (shared budgets only)."""
+        self.rendering = _Rendering(self) if shared else None
+        """What the evaluations of a shared budget add up to; None for one evaluation."""
         self._nodes = 0
-        self._sizes: dict[int, tuple[object, int]] = {}  # the value is kept so its id stays its own
-        self._built: dict[int, object] = {}
-        self._passed: dict[int, object] = {}
-        self._small_total = self._small_max = self._bigs = 0
-        self._exact = False
-        self._seen: dict[int, object] = {}
-        self._expanded = self._distinct = 0
+        self._sizes: dict[int, tuple[object, int]] | None = None  # values kept: their ids stay theirs
+        self._built: dict[int, object] | None = None
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -148,7 +131,9 @@ class Budget:
         Raises:
             TooCostly: its expanded size passes the limit.
         """
-        if isinstance(value, list | dict):
+        if isinstance(value, _CONTAINERS):
+            if self._built is None:
+                self._built = {}
             self._built[id(value)] = value
             if self.measure(value, self.limit) > self.limit:
                 raise self.too_big()
@@ -157,7 +142,7 @@ class Budget:
         return value
 
     def is_built(self, value: object) -> bool:
-        return id(value) in self._built
+        return self._built is not None and id(value) in self._built
 
     def size(self, value: Any) -> int:
         """The expanded size of `value`. Raises TooCostly past the limit."""
@@ -171,33 +156,40 @@ class Budget:
         stops there)."""
         if isinstance(value, str):
             return len(value) + 2
-        if not isinstance(value, list | dict):
+        if not isinstance(value, _CONTAINERS):
             return _scalar_size(value)
+        if self._sizes is None:
+            self._sizes = {}
         known = self._sizes.get(id(value))
         if known is not None:
             return known[1]
-        return self._walk(value, cap)
+        return self._walk(value, cap, self._sizes)
 
-    def _walk(self, root: list[Any] | dict[str, Any], cap: int) -> int:
-        sizes = self._sizes
+    def _walk(self, root: list[Any] | dict[str, Any], cap: int, sizes: dict[int, tuple[object, int]]) -> int:
         total, nodes = 2, 0
-        keyed = isinstance(root, dict)
-        stack: list[tuple[object, Iterator[Any], bool, int]] = [(root, _items(root), keyed, 0)]
-        while stack:
-            container, items, keyed, start = stack[-1]
+        stack: list[tuple[object, Iterator[Any], bool, int]] = []
+        container: object = root
+        keyed = type(root) is dict or isinstance(root, dict)
+        items: Iterator[Any] = iter(root.items()) if keyed else iter(root)  # type: ignore[union-attr]
+        start = 0
+        while True:
             for item in items:
                 nodes += 1
                 if keyed:
                     key, item = item
-                    total += (len(key) if isinstance(key, str) else 8) + 4  # "key": and a comma
+                    total += (len(key) if type(key) is str else 8) + 4  # "key": and a comma
                 else:
                     total += 1  # a comma
-                if isinstance(item, str):
+                kind = type(item)
+                if kind is str:
                     total += len(item) + 2
-                elif isinstance(item, list | dict):
+                elif kind is dict or kind is list or isinstance(item, _CONTAINERS):
                     known = sizes.get(id(item))
-                    if known is None:
-                        stack.append((item, _items(item), isinstance(item, dict), total))
+                    if known is None:  # go down into it; come back to `items` after
+                        stack.append((container, items, keyed, start))
+                        container, start = item, total
+                        keyed = isinstance(item, dict)
+                        items = iter(item.items()) if keyed else iter(item)
                         total += 2
                         break
                     total += known[1]
@@ -207,8 +199,10 @@ class Budget:
                     self.tick(nodes)
                     return total
             else:
-                stack.pop()
                 sizes[id(container)] = (container, total - start)
+                if not stack:
+                    break
+                container, items, keyed, start = stack.pop()
             if nodes >= _NODES_PER_CHECK:
                 self.tick(nodes)
                 nodes = 0
@@ -227,79 +221,67 @@ class Budget:
             raise self.too_big()
         return text
 
-    # -- equality -----------------------------------------------------------------------------
 
-    def equal(self, left: Any, right: Any) -> bool:
-        """`left == right` as Python compares them (JMESPath's deep equality), counting its work.
+class _Rendering:
+    """What the evaluations of one shared budget add up to (see the module docstring)."""
 
-        Python's own `==` follows a shared part once per path, which an expression can make
-        exponential: values this budget built are compared here, each pair of containers once.
-        """
-        if not (self.is_built(left) or self.is_built(right)):
-            return bool(left == right)
-        return self._equal(left, right, set())
+    __slots__ = (
+        "_bigs",
+        "_distinct",
+        "_exact",
+        "_expanded",
+        "_passed",
+        "_seen",
+        "_small_max",
+        "_small_total",
+        "budget",
+        "charged",
+    )
 
-    def _equal(self, left: Any, right: Any, same: set[tuple[int, int]]) -> bool:
-        if left is right:
-            return True
-        if isinstance(left, list) and isinstance(right, list):
-            if len(left) != len(right):
-                return False
-            pairs: Iterator[tuple[Any, Any]] = zip(left, right, strict=True)
-        elif isinstance(left, dict) and isinstance(right, dict):
-            if left.keys() != right.keys():
-                return False
-            pairs = ((value, right[key]) for key, value in left.items())
-        elif isinstance(left, list | dict) or isinstance(right, list | dict):
-            return False
-        else:
-            return bool(left == right)
-        pair = (id(left), id(right))
-        if pair in same:
-            return True
-        for a, b in pairs:
-            self.tick()
-            if not self._equal(a, b, same):
-                return False
-        same.add(pair)
-        return True
-
-    # -- a rendering's total --------------------------------------------------------------------
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.charged = 0
+        """Bytes built, embedded or repeated so far."""
+        self._passed: dict[int, object] = {}
+        self._small_total = self._small_max = self._bigs = 0
+        self._exact = False
+        self._seen: dict[int, object] = {}
+        self._expanded = self._distinct = 0
 
     def charge(self, size: int, what: str) -> None:
-        """Add `size` bytes to what a rendering made (`what` says how, for the error).
+        """Add `size` bytes to what the rendering made (`what` says how, for the error).
 
         Raises:
             TooCostly: the rendering's total passes the limit.
         """
         self.charged += size
-        if self.charged > self.limit:
-            raise TooCostly(f"its templates would {what} over {size_text(self.limit)} in all")
+        if self.charged > self.budget.limit:
+            raise TooCostly(f"its templates would {what} over {size_text(self.budget.limit)} in all")
 
     def passed_on(self, value: Any) -> None:
-        """A template of a shared rendering evaluated to `value`, which goes into the arguments.
+        """A template evaluated to `value`, which goes into the arguments.
 
-        What the expression built counts in full; a value read from the run counts the first time
-        nothing, and again in full each time it (or a part of it) is passed on again.
+        What the expression built counts in full; a value read from the run counts nothing the
+        first time, and in full each time it (or a part of it) is passed on again.
 
         Raises:
             TooCostly: the rendering's total passes the limit.
         """
-        if not isinstance(value, str | list | dict):
+        if not isinstance(value, _TEXTS_AND_CONTAINERS):
             return
-        key = id(value)
-        if key in self._built:
-            self.charge(self.size(value), "build")
+        budget, limit, key = self.budget, self.budget.limit, id(value)
+        if budget.is_built(value):
+            self.charge(budget.size(value), "build")
             return
         if key in self._passed:
-            self.charge(self.measure(value, self.limit), "repeat")
+            self.charge(budget.measure(value, limit), "repeat")
             return
         self._passed[key] = value
         if self._exact:
             self._absorb(value)
             return
-        size = self.measure(value, self.limit)
-        if size > self.limit:
+        size = budget.measure(value, limit)
+        if size > limit:
             self._bigs += 1
         else:
             self._small_total += size
@@ -307,7 +289,7 @@ class Budget:
         # Values passed on overlap by at most all of them but the largest: below the limit, no
         # need to look closer. Else find exactly how much they overlap (walking them whole).
         overlap_at_most = self._small_total - (0 if self._bigs else self._small_max)
-        if self._bigs >= 2 or self.charged + overlap_at_most > self.limit:
+        if self._bigs >= 2 or self.charged + overlap_at_most > limit:
             self._exact = True
             for passed in self._passed.values():
                 self._absorb(passed)
@@ -315,14 +297,14 @@ class Budget:
     def _absorb(self, value: Any) -> None:
         """Add one value passed on to the exact count of the bytes passed on (`_expanded`) and of the
         distinct bytes among them (`_distinct`); their difference is repeated data."""
-        seen, nodes = self._seen, 0
+        budget, seen, nodes = self.budget, self._seen, 0
         expanded = distinct = 0
         stack: list[Any] = [value]
         while stack:
             item = stack.pop()
             nodes += 1
             if nodes >= _NODES_PER_CHECK:
-                self.tick(nodes)
+                budget.tick(nodes)
                 nodes = 0
             if isinstance(item, str):
                 expanded += len(item) + 2
@@ -331,9 +313,9 @@ class Budget:
                         continue
                     seen[id(item)] = item
                 distinct += len(item) + 2
-            elif isinstance(item, list | dict):
+            elif isinstance(item, _CONTAINERS):
                 if id(item) in seen:
-                    expanded += self.measure(item, self.limit)
+                    expanded += budget.measure(item, budget.limit)
                     continue
                 seen[id(item)] = item
                 own = 2 + (sum(len(str(key)) + 4 for key in item) if isinstance(item, dict) else len(item))
@@ -343,15 +325,11 @@ class Budget:
             else:
                 expanded += _scalar_size(item)
                 distinct += _scalar_size(item)
-        self.tick(nodes)
+        budget.tick(nodes)
         self._expanded += expanded
         self._distinct += distinct
-        if self.charged + self._expanded - self._distinct > self.limit:
-            raise TooCostly(f"its templates would repeat over {size_text(self.limit)} of data")
-
-
-def _items(container: list[Any] | dict[str, Any]) -> Iterator[Any]:
-    return iter(container.items()) if isinstance(container, dict) else iter(container)
+        if self.charged + self._expanded - self._distinct > budget.limit:
+            raise TooCostly(f"its templates would repeat over {size_text(budget.limit)} of data")
 
 
 def current_budget(limits: Limits | None) -> Budget:

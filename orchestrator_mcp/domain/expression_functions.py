@@ -76,17 +76,6 @@ class PipelineFunctions(functions.Functions):
         self.budget.need(sum(map(len, array)) + len(separator) * max(len(array) - 1, 0) + 2)
         return self.budget.built(separator.join(array))
 
-    @functions.signature({"types": ["array", "string"]}, {"types": []})
-    def _func_contains(self, subject: list[Any] | str, search: Any) -> bool:
-        if isinstance(subject, str) or not (self.budget.is_built(subject) or self.budget.is_built(search)):
-            return search in subject
-        budget = self.budget
-        for element in subject:
-            budget.tick()
-            if budget.equal(element, search):
-                return True
-        return False
-
     @functions.signature({"types": ["array-string", "array-number"]})
     def _func_sort(self, arg: list[Any]) -> list[Any]:
         self.budget.need(2 * len(arg) + 2)

@@ -30,7 +30,7 @@ construction rather than hoped for:
   `expression_cost`. A value merely read from the context (a 5 MB `vars.big` passed whole) is not
   built and costs nothing; `[vars.big]` builds a 5 MB value.
 * the functions whose own cost follows an argument's size (`to_string`, `join`, `sort`, `replace`,
-  `split`, `contains` and `==` on shared values, ...) measure before they work (see
+  `split`, ...) measure before they work (see
   `expression_functions`), so no single C call runs long either.
 
 A rendering evaluates all its templates in one `shared_budget`; see `expression_cost` for what adds
@@ -42,8 +42,10 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, ParamSpec, TypeVar
 
@@ -118,27 +120,28 @@ class _Interpreter(TreeInterpreter):
     """JMESPath's tree interpreter, counting its steps and measuring what it builds."""
 
     def __init__(self, budget: Budget) -> None:
-        super().__init__(jmespath.Options(custom_functions=PipelineFunctions(budget)))
+        self.functions = PipelineFunctions(budget)
+        super().__init__(jmespath.Options(custom_functions=self.functions))
         self.budget = budget
         self._countdown = _VISITS_PER_CHECK
+        self._methods: dict[str, Callable[..., Any]] = {}
+
+    def use(self, budget: Budget) -> _Interpreter:
+        """This interpreter, now spending `budget`."""
+        self.budget = self.functions.budget = budget
+        self._countdown = _VISITS_PER_CHECK
+        return self
 
     def visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:
         self._countdown -= 1
         if not self._countdown:
             self._countdown = _VISITS_PER_CHECK
             self.budget.deadline.check()
-        return super().visit(node, *args, **kwargs)
-
-    def visit_comparator(self, node: Any, value: Any) -> Any:
-        if node["value"] not in ("eq", "ne"):
-            return super().visit_comparator(node, value)
-        left = self.visit(node["children"][0], value)
-        right = self.visit(node["children"][1], value)
-        if isinstance(left, list | dict) and isinstance(right, list | dict):
-            same = self.budget.equal(left, right)
-        else:
-            same = bool(self.COMPARATOR_FUNC["eq"](left, right))
-        return same if node["value"] == "eq" else not same
+        kind = node["type"]
+        method = self._methods.get(kind)
+        if method is None:
+            method = self._methods[kind] = getattr(self, "visit_" + kind, self.default_visit)
+        return method(node, *args, **kwargs)
 
     def visit_filter_projection(self, node: Any, value: Any) -> list[Any] | None:
         return self.budget.built(super().visit_filter_projection(node, value))
@@ -160,6 +163,28 @@ class _Interpreter(TreeInterpreter):
 
     def visit_value_projection(self, node: Any, value: Any) -> list[Any] | None:
         return self.budget.built(super().visit_value_projection(node, value))
+
+
+class _Interpreters(threading.local):
+    """One interpreter per thread, reused by the evaluations that thread makes one after another."""
+
+    def __init__(self) -> None:
+        self.idle: _Interpreter | None = None
+
+
+_interpreters = _Interpreters()
+_IDLE = Budget()
+
+
+@contextmanager
+def _interpreter_for(budget: Budget) -> Iterator[_Interpreter]:
+    interpreter = _interpreters.idle
+    _interpreters.idle = None  # an evaluation inside this one (there is none today) makes its own
+    interpreter = _Interpreter(budget) if interpreter is None else interpreter.use(budget)
+    try:
+        yield interpreter
+    finally:
+        _interpreters.idle = interpreter.use(_IDLE)  # lets go of the budget and what it measured
 
 
 @lru_cache(maxsize=1024)
@@ -228,9 +253,10 @@ def evaluate(text: str, context: Mapping[str, Any], *, limits: Limits | None = N
     parsed = compile_expression(text)
     budget = current_budget(limits)
     try:
-        result = _Interpreter(budget).visit(parsed.parsed, context)
-        if budget.shared:
-            budget.passed_on(result)
+        with _interpreter_for(budget) as interpreter:
+            result = interpreter.visit(parsed.parsed, context)
+        if budget.rendering is not None:
+            budget.rendering.passed_on(result)
         return result
     except OverBudget:
         raise _too_costly(text, f"it ran over {budget.limits.seconds:g} s") from None
@@ -253,8 +279,8 @@ def embedded_text(value: Any, expression: str) -> str:
     budget = current_budget(None)
     try:
         text = value if isinstance(value, str) else budget.json_text(value)
-        if budget.shared:
-            budget.charge(len(text), "embed")
+        if budget.rendering is not None:
+            budget.rendering.charge(len(text), "embed")
         return text
     except OverBudget:
         raise _too_costly(expression, f"it ran over {budget.limits.seconds:g} s") from None

@@ -22,22 +22,8 @@ Kinds
 `start_at` and `end_at` bound the fire times, both inclusive.
 
 Budget (SPEC §11)
-- Computing fire times gives up after `FIRE_TIME_SECONDS` (0.5 s) of work with `ScheduleTooCostly`
-  ("schedule is too costly to compute: ..."); `check_schedule` reports it as a problem of
-  `schedule.expr`. dateutil can search for years inside one `next()` (`FREQ=DAILY;BYMONTH=2;
-  BYYEARDAY=366` never matches), so the deadline is enforced by a profile hook in the computing thread
-  (`domain.budget.interrupted_at`), installed only while fire times are computed; it costs a few
-  microseconds per fire time, and ordinary schedules take well under 10 ms with it. The calls inside
-  one `fire_time_budget` block share one deadline (each public function opens its own otherwise).
-
-Wall clock and DST (cron and rrule are evaluated on the wall clock of `timezone`)
-- A wall time in a spring-forward gap fires once, at the first instant after the gap (02:30 on the
-  day New York skips 02:00-03:00 fires at 03:00 EDT): no lost day. This holds for once, rrule, calendar
-  intervals and cron, except the cron case below.
-- A wall time in the repeated fall-back hour fires once, at its first occurrence (fold=0).
-- Cron expressions whose hour field starts with `*` (`*/15 * * * *`, `0 * * * *`, `0 */2 * * *`)
-  follow elapsed time instead, as Vixie cron does: they fire at both occurrences of the repeated hour
-  and skip the wall times that do not exist, so "every 15 minutes" stays every 15 elapsed minutes.
+- Computing fire times gives up after 0.5 s of work with `ScheduleTooCostly` ("schedule is too
+  costly to compute: ..."), which `check_schedule` reports on `schedule.expr`; see `schedule_budget`.
 """
 
 from __future__ import annotations
@@ -45,19 +31,16 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from itertools import islice, takewhile
-from typing import ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from orchestrator_mcp.domain import schedule_text
-from orchestrator_mcp.domain.budget import Deadline, OverBudget, interrupted_at
 from orchestrator_mcp.domain.problems import Problem
 from orchestrator_mcp.domain.recurrence import (
     SECOND,
@@ -72,6 +55,13 @@ from orchestrator_mcp.domain.recurrence import (
     rule_stream,
     wall_time,
 )
+from orchestrator_mcp.domain.schedule_budget import (
+    FIRE_TIME_SECONDS,
+    ScheduleTooCostly,
+    computing,
+    fire_time_budget,
+)
+from orchestrator_mcp.domain.schedule_budget import check as check_deadline
 from orchestrator_mcp.domain.schedule_text import Duration, parse_duration
 
 __all__ = [
@@ -94,56 +84,8 @@ __all__ = [
 
 _zone = schedule_text.zone_named
 
-FIRE_TIME_SECONDS = 0.5
-"""How long computing a schedule's fire times may take before it gives up."""
-
 P = ParamSpec("P")
 T = TypeVar("T")
-_deadline: ContextVar[Deadline | None] = ContextVar("fire_time_deadline", default=None)
-
-
-class ScheduleTooCostly(ValueError):
-    """Computing a schedule's fire times took longer than its budget."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(
-            f"schedule is too costly to compute: finding its fire times took over {seconds:g} s "
-            "(a rule that matches rarely or never, like BYMONTH=2 with BYYEARDAY=366, searches for "
-            "years): simplify it"
-        )
-
-
-@contextmanager
-def fire_time_budget(seconds: float = FIRE_TIME_SECONDS) -> Iterator[None]:
-    """Fire times computed in the block share one budget of `seconds` of work (a block nested in
-    another shares the outer one).
-
-    Raises:
-        ScheduleTooCostly: the block ran past the budget.
-    """
-    if _deadline.get() is not None:
-        yield
-        return
-    deadline = Deadline(seconds)
-    token = _deadline.set(deadline)
-    try:
-        with interrupted_at(deadline):
-            yield
-    except OverBudget:
-        raise ScheduleTooCostly(seconds) from None
-    finally:
-        _deadline.reset(token)
-
-
-def _budgeted(compute: Callable[P, T]) -> Callable[P, T]:
-    """`compute` within a `fire_time_budget` (its own, unless one is open)."""
-
-    @functools.wraps(compute)
-    def within(*args: P.args, **kwargs: P.kwargs) -> T:
-        with fire_time_budget():
-            return compute(*args, **kwargs)
-
-    return within
 
 
 class ScheduleKind(StrEnum):
@@ -214,6 +156,18 @@ class Schedule(BaseModel):
         return value.astimezone(UTC)
 
 
+def _budgeted(compute: Callable[Concatenate[Schedule, P], T]) -> Callable[Concatenate[Schedule, P], T]:
+    """`compute` within a `fire_time_budget` (its own, unless one is open), interrupted from inside
+    dateutil for an rrule."""
+
+    @functools.wraps(compute)
+    def within(schedule: Schedule, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with computing(schedule.kind == ScheduleKind.RRULE):
+            return compute(schedule, *args, **kwargs)
+
+    return within
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 
@@ -259,6 +213,7 @@ def _stream(schedule: Schedule, after: datetime, anchor: datetime) -> Iterator[d
     last = after
     try:
         for time in times:
+            check_deadline()
             if schedule.end_at is not None and time > schedule.end_at:
                 return
             if time > last:
@@ -368,6 +323,7 @@ def _cron_count(schedule: Schedule, anchor: datetime, after: datetime, until: da
 
     count, day = _count_streamed(schedule, anchor, after, start(first), cap), first
     while day < last and count < cap:
+        check_deadline()
         following = day + timedelta(days=1)
         if start(following) - start(day) != timedelta(days=1):  # a DST change inside the day
             count += _count_streamed(schedule, anchor, start(day), start(following), cap)
@@ -466,7 +422,7 @@ def check_schedule(schedule: Schedule, now: datetime) -> list[Problem]:
     """
     now = _utc(now, "now").replace(microsecond=0)
     try:
-        with fire_time_budget():
+        with computing(schedule.kind == ScheduleKind.RRULE):
             return _problems(schedule, now)
     except ScheduleTooCostly as error:
         return [Problem("schedule.expr", str(error))]

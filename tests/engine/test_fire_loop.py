@@ -326,3 +326,21 @@ async def test_a_crash_whose_end_the_store_refuses_is_logged_and_the_engine_goes
     assert f"gave up recording the end of run {run.id}" in caplog.text
     still = await store.get_run(run.id)
     assert still is not None and still.status == "running" and not engine.running
+
+
+async def test_a_task_whose_fire_times_became_too_costly_is_paused_and_the_others_fire(
+    store: SqlStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stored past validation: dateutil would search its next date for seconds, at every fire."""
+    engine = engine_on(store)
+    await store.insert_task(interval_task())
+    costly = Schedule.model_validate({"kind": "rrule", "expr": "FREQ=DAILY;BYMONTH=2;BYYEARDAY=366"})
+    await store.insert_task(interval_task(id="task_2", schedule=costly.model_dump(mode="json")))
+
+    assert await engine.fire_due(NOW) == NOW + timedelta(minutes=1)
+
+    paused = await store.get_task("task_2")
+    assert paused is not None and paused.status == "paused"
+    assert await store.list_runs(None, "task_2", None, None, 10, None) == []
+    assert len(await store.list_runs(None, "task_1", None, None, 10, None)) == 1
+    assert "pausing task task_2: schedule is too costly to compute" in caplog.text
