@@ -45,7 +45,6 @@ import re
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, ParamSpec, TypeVar
 
@@ -176,15 +175,15 @@ _interpreters = _Interpreters()
 _IDLE = Budget()
 
 
-@contextmanager
-def _interpreter_for(budget: Budget) -> Iterator[_Interpreter]:
-    interpreter = _interpreters.idle
-    _interpreters.idle = None  # an evaluation inside this one (there is none today) makes its own
-    interpreter = _Interpreter(budget) if interpreter is None else interpreter.use(budget)
-    try:
-        yield interpreter
-    finally:
-        _interpreters.idle = interpreter.use(_IDLE)  # lets go of the budget and what it measured
+def _take_interpreter(budget: Budget) -> _Interpreter:
+    """This thread's idle interpreter (or a new one) spending `budget`; give it back with
+    `_give_back`. An evaluation inside another (there is none today) gets a new one."""
+    interpreter, _interpreters.idle = _interpreters.idle, None
+    return _Interpreter(budget) if interpreter is None else interpreter.use(budget)
+
+
+def _give_back(interpreter: _Interpreter) -> None:
+    _interpreters.idle = interpreter.use(_IDLE)  # lets go of the budget and what it measured
 
 
 @lru_cache(maxsize=1024)
@@ -253,8 +252,11 @@ def evaluate(text: str, context: Mapping[str, Any], *, limits: Limits | None = N
     parsed = compile_expression(text)
     budget = current_budget(limits)
     try:
-        with _interpreter_for(budget) as interpreter:
+        interpreter = _take_interpreter(budget)
+        try:
             result = interpreter.visit(parsed.parsed, context)
+        finally:
+            _give_back(interpreter)
         if budget.rendering is not None:
             budget.rendering.passed_on(result)
         return result
