@@ -34,11 +34,11 @@ from typing import Any
 _slice_end: ContextVar[float | None] = ContextVar("inline_slice_end", default=None)
 
 
-class OverBudget(BaseException):  # noqa: N818 - a signal, not an error to report as such
+class OverBudget(BaseException):
     """The computation ran past its deadline (the caller says what that means for the user)."""
 
 
-class SliceSpent(BaseException):  # noqa: N818 - a signal, not an error
+class SliceSpent(BaseException):
     """The computation ran past the inline slice: it is to be run again off the event loop."""
 
 

@@ -30,12 +30,15 @@ construction rather than hoped for:
   `expression_cost`. A value merely read from the context (a 5 MB `vars.big` passed whole) is not
   built and costs nothing; `[vars.big]` builds a 5 MB value.
 * the functions whose own cost follows an argument's size (`to_string`, `join`, `sort`, `replace`,
-  `split`, ...) measure before they work (see
-  `expression_functions`), so no single C call runs long either.
+  `split`, ...) measure before they work (see `expression_functions`), so no single C call runs
+  long either.
 
 A rendering evaluates all its templates in one `shared_budget`; see `expression_cost` for what adds
-up there. The common case stays cheap: a budget is a deadline and two dicts, and an expression that
-builds nothing never walks anything (bench/expressions.py measures it).
+up there. A budget spent on the event loop would still hold every other request, so the engine
+evaluates through `orchestrator_mcp.offload`. The common case stays cheap: a budget is a deadline
+(its memo is made only once something is built), each thread reuses one interpreter, and an
+expression that builds nothing walks nothing; `python -m bench.budgets` measures it (an evaluation
+of `params.city` takes ~3 us with or without the budget).
 """
 
 from __future__ import annotations

@@ -176,7 +176,9 @@ def compile_rule(text: str, zone_name: str, fallback: datetime | None) -> Rule:
     params.setdefault("WKST", "MO")  # dateutil would read calendar.firstweekday()
     body = ";".join(f"{key}={value}" for key, value in params.items())
     try:
-        rule = rr.rrulestr(body, dtstart=dtstart, cache="COUNT" in params)
+        # No dateutil cache, even for COUNT: a computation stopped by its budget inside dateutil
+        # would leave a shared cache half-built (or its lock held); each iteration starts afresh.
+        rule = rr.rrulestr(body, dtstart=dtstart)
         assert isinstance(rule, rr.rrule)
         if spec.until:
             rule = rule.replace(until=wall_time(spec.until, zone))

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterError, croniter
 
 MAX_INTERVAL_DAYS = 3660
+MAX_COUNT = 10_000
 CRON_HINT = "expected a 5-field crontab like '0 9 * * 1-5' or @hourly/@daily/@weekly/@monthly/@yearly"
 RULE_HINT = "expected an RFC 5545 rule like 'FREQ=WEEKLY;BYDAY=MO,WE;BYHOUR=8;BYMINUTE=30'"
 RULE_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -205,9 +206,11 @@ def parse_rule_text(text: str) -> RuleText:
         params[key.strip().upper()] = value.strip().upper()
     if "FREQ" not in params:
         raise ValueError(f"FREQ is missing: {RULE_HINT}")
-    for key in ("INTERVAL", "COUNT"):
-        if key in params and not (params[key].isdigit() and 1 <= int(params[key]) <= 100_000):
-            raise ValueError(f"{key} must be a whole number from 1 to 100000")
+    # A counted rule is walked from its start at each computation (see recurrence.compile_rule):
+    # 10,000 occurrences keep that well within the fire-time budget.
+    for key, most in (("INTERVAL", 100_000), ("COUNT", MAX_COUNT)):
+        if key in params and not (params[key].isdigit() and 1 <= int(params[key]) <= most):
+            raise ValueError(f"{key} must be a whole number from 1 to {most}")
     if "COUNT" in params and "UNTIL" in params:
         raise ValueError("use COUNT or UNTIL, not both (RFC 5545)")
     until = _ical_time("UNTIL", params.pop("UNTIL"), end_of_day=True) if "UNTIL" in params else None

@@ -99,3 +99,20 @@ def test_ordinary_schedules_are_computed_within_their_budget(kind: str, expr: st
 
     assert check_schedule(schedule, NOW) == []
     assert len(upcoming_fire_times(schedule, NOW, 50)) == 50
+
+
+def test_a_counted_rule_stopped_midway_is_computed_whole_the_next_time() -> None:
+    """dateutil's occurrence cache would be left half-built by a stop inside it; none is kept."""
+    counted = rule("DTSTART:20260101T000000\nRRULE:FREQ=MINUTELY;COUNT=10000")
+    expected = upcoming_fire_times(counted, NOW.replace(month=1, day=7), 3)
+
+    with pytest.raises(ScheduleTooCostly), fire_time_budget(0):
+        upcoming_fire_times(counted, NOW.replace(month=1, day=7), 3)
+
+    assert upcoming_fire_times(counted, NOW.replace(month=1, day=7), 3) == expected
+    assert len(expected) == 3
+
+
+def test_count_is_at_most_ten_thousand() -> None:
+    [problem] = check_schedule(rule("FREQ=DAILY;COUNT=10001"), NOW)
+    assert problem == Problem("schedule.expr", "COUNT must be a whole number from 1 to 10000")
