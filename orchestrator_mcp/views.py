@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
@@ -170,15 +170,25 @@ class DeletedView(View):
 
 class ServerView(View):
     name: str
-    transport: str
+    transport: str = Field(description="stdio, http (streamable HTTP), sse (legacy HTTP+SSE) or builtin")
+    state: Literal["starting", "available", "unavailable"]
     available: bool
-    error: str | None
+    error: str | None = Field(
+        description="Why the server is unavailable, in its own words when it gave any (the end of its "
+        "stderr, its HTTP status and body); null when available or starting"
+    )
 
 
 class CatalogToolView(View):
     uses: str
+    title: str | None
     description: str
     input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    annotations: dict[str, Any] | None = Field(description="readOnlyHint, destructiveHint, … as declared")
+    task_support: str | None = Field(
+        description="forbidden, optional or required (a step cannot call a tool that requires MCP tasks)"
+    )
 
 
 class CatalogView(View):

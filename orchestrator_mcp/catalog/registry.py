@@ -9,7 +9,9 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
-from orchestrator_mcp.catalog.connection import ServerConnection, ToolCallError, ToolInfo
+from orchestrator_mcp.catalog.calls import CallWatcher
+from orchestrator_mcp.catalog.connection import ServerConnection, ToolCallError
+from orchestrator_mcp.catalog.tools import ToolInfo
 from orchestrator_mcp.domain.retry import FailureKind
 
 
@@ -91,17 +93,23 @@ class Catalog:
     def unavailable(self) -> dict[str, str]:
         """The servers that cannot be reached now, with the reason."""
         return {
-            name: connection.error or "not connected"
+            name: connection.error or "still starting"
             for name, connection in self.servers.items()
             if not connection.available
         }
+
+    def refusals(self) -> dict[str, str]:
+        """The listed tools a step cannot call (they require MCP task augmentation), with the reason."""
+        return {tool.uses: tool.refusal for tool in self.tools() if tool.refusal is not None}
 
     def tool(self, uses: str) -> ToolInfo | None:
         connection = self.servers.get(server_of(uses))
         return None if connection is None else connection.tools.get(uses)
 
-    async def call(self, uses: str, arguments: dict[str, Any], time_limit: float) -> Any:
-        """Call the tool at `uses`.
+    async def call(
+        self, uses: str, arguments: dict[str, Any], time_limit: float, watcher: CallWatcher | None = None
+    ) -> Any:
+        """Call the tool at `uses`; `watcher` hears what its server says about the call while it runs.
 
         Raises:
             ToolCallError: see `ServerConnection.call`; an unknown server is `unavailable`.
@@ -111,10 +119,10 @@ class Catalog:
         if connection is None:
             raise ToolCallError(FailureKind.UNAVAILABLE, f"no tool server named '{server}' in the catalog")
         if self.observer is None:
-            return await connection.call(tool, arguments, time_limit)
+            return await connection.call(tool, arguments, time_limit, watcher)
         started, outcome = time.perf_counter(), "ok"
         try:
-            return await connection.call(tool, arguments, time_limit)
+            return await connection.call(tool, arguments, time_limit, watcher)
         except ToolCallError as error:
             outcome = str(error.kind.value)
             raise

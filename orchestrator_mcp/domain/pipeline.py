@@ -106,12 +106,14 @@ def check_pipeline(
     tools: Mapping[str, Mapping[str, Any] | None],
     unavailable: Mapping[str, str] | None = None,
     grants: Grants | None = None,
+    refused: Mapping[str, str] | None = None,
 ) -> tuple[list[Step], list[Step], list[Problem]]:
     """Check a pipeline, its `on_failure` steps and its `output` expression against the catalog.
 
     `tools` maps every callable `uses` address to its input JSON Schema (or None when unknown);
     `unavailable` maps the catalog's servers that cannot be reached now to the reason; `grants`, the
-    owner's, are what its `${{ secrets.NAME }}` references are checked against (None: not checked).
+    owner's, are what its `${{ secrets.NAME }}` references are checked against (None: not checked);
+    `refused` maps the listed tools a step cannot call to the reason.
     Returns the parsed steps, the parsed on_failure steps and every problem found.
     """
     problems: list[Problem] = []
@@ -130,7 +132,7 @@ def check_pipeline(
         for index, item in enumerate(group):
             if isinstance(item, Mapping):
                 path = join_path(base, index)
-                problems.extend(_check_step_body(item, path, tools, unavailable or {}))
+                problems.extend(_check_step_body(item, path, tools, unavailable or {}, refused or {}))
                 problems.extend(step_secret_problems(item, path, grants))
     if output is not None:
         problems.extend(_expression_problem(output, "output"))
@@ -171,6 +173,7 @@ def _check_step_body(
     path: str,
     tools: Mapping[str, Mapping[str, Any] | None],
     unavailable: Mapping[str, str],
+    refused: Mapping[str, str],
 ) -> list[Problem]:
     problems = _expression_problem(step.get("if"), join_path(path, "if"))
     arguments = step.get("with", {})
@@ -186,6 +189,9 @@ def _check_step_body(
         return problems
     if uses not in tools:
         problems.append(Problem(join_path(path, "uses"), _unknown_tool_message(uses, tools)))
+        return problems
+    if uses in refused:
+        problems.append(Problem(join_path(path, "uses"), refused[uses]))
         return problems
     schema = tools[uses]
     if schema and isinstance(arguments, Mapping):

@@ -33,6 +33,8 @@ class RunEvent:
     steps_done: int
     steps_total: int
     final: bool = False
+    progress: float | None = None
+    """Within a step: `steps_done` plus how far into the step its tool call says it is."""
 
 
 Listener = Callable[[RunEvent], None]

@@ -23,6 +23,7 @@ from orchestrator_mcp.engine.context import RunContext
 from orchestrator_mcp.engine.handle import RunHandle
 from orchestrator_mcp.engine.plans import Plan
 from orchestrator_mcp.engine.records import Recorder, StepRecord, ms_between
+from orchestrator_mcp.engine.step_watch import StepWatch
 from orchestrator_mcp.offload import off_loop
 from orchestrator_mcp.store.tables import RunRow, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
@@ -238,11 +239,12 @@ class Execution:
     async def call(self, step: Step, record: StepRecord, arguments: dict[str, Any]) -> Any:
         retry = step.retry or self.policy.retry
         timeout = float(step.timeout_seconds or self.policy.step_timeout_seconds)
+        watch = StepWatch(self.recorder, step.id, self.runner.clock)
         while True:
             record.attempts += 1
             try:
                 with trusted_caller(self.grants.admin):
-                    return await self.runner.catalog.call(step.uses, arguments, timeout)
+                    return await self.runner.catalog.call(step.uses, arguments, timeout, watch)
             except ToolCallError as error:
                 message = self.runner.redactor.redact_text(error.message)
                 if not should_retry(retry, record.attempts, error.kind):

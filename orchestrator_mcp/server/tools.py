@@ -362,8 +362,8 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         server: Annotated[str | None, Field(max_length=100, description="Only this server's tools.")] = None,
     ) -> CatalogView:
         """List every tool a pipeline step can call, as `uses` addresses ("core.echo", "http.request", …)
-        with descriptions and input schemas, and each tool server with whether it is available. Use it
-        before writing a pipeline.
+        with descriptions, input and output schemas and annotations, and each tool server with its state
+        (starting, available, unavailable) and, when unavailable, why. Use it before writing a pipeline.
 
         Example: {"server": "core"}."""
         return await service(ctx).status.catalog_view(principal(ctx), server)

@@ -79,8 +79,9 @@ class Definitions:
         ]
         await self.catalog.prepare(uses)
         grants = None if self.grants is None else await self.grants.grants_of(owner)
+        catalog = self.catalog
         return check_pipeline(
-            pipeline, on_failure, output, self.catalog.schemas(), self.catalog.unavailable(), grants
+            pipeline, on_failure, output, catalog.schemas(), catalog.unavailable(), grants, catalog.refusals()
         )[2]
 
     async def check(

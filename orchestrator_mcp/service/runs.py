@@ -122,7 +122,11 @@ class Runs:
 
         async def relay(stream: EventStream) -> None:
             async for event in stream:
-                if progress is not None and event.steps_total and (event.steps_done or event.final):
+                if progress is None or not event.steps_total:
+                    continue
+                if event.progress is not None:  # a tool call's own progress, within its step
+                    await progress(event.progress, event.steps_total, event.message)
+                elif event.steps_done or event.final:
                     await progress(event.steps_done, event.steps_total, event.message)
             ended.set()
 

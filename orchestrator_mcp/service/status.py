@@ -55,12 +55,26 @@ class Status:
             known = ", ".join(sorted(self.catalog.servers))
             raise NotFound(f"server '{server}' not found; the catalog has: {known}")
         servers = [
-            ServerView(name=c.name, transport=c.transport, available=c.available, error=c.error)
+            ServerView(
+                name=c.name,
+                transport=c.transport,
+                state=c.state,
+                available=c.available,
+                error=None if c.available else c.error,
+            )
             for c in self.catalog.servers.values()
             if server is None or c.name == server
         ]
         tools = [
-            CatalogToolView(uses=t.uses, description=t.description, input_schema=t.input_schema)
+            CatalogToolView(
+                uses=t.uses,
+                title=t.title,
+                description=t.description,
+                input_schema=t.input_schema,
+                output_schema=t.output_schema,
+                annotations=t.annotations,
+                task_support=t.task_support,
+            )
             for t in self.catalog.tools(server)
         ]
         return CatalogView(servers=servers, tools=tools)

@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 
 from orchestrator_mcp.catalog import ServerConnection, ToolCallError
-from orchestrator_mcp.catalog.connection import result_value
+from orchestrator_mcp.catalog.results import result_value
 from orchestrator_mcp.domain.retry import FailureKind
 from tool_catalog import create_core_server
 from tool_catalog._server import BuiltinTool, create_server

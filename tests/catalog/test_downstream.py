@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -18,13 +17,10 @@ from mcp import Client
 
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
+from tests.catalog.support import FAULTY, WEATHER, free_port, run
 from tests.conftest import call_error, call_ok, step_running
 
 pytestmark = pytest.mark.slow  # spawns downstream MCP server processes
-
-ROOT = Path(__file__).resolve().parents[2]
-FAULTY = str(ROOT / "tests" / "catalog" / "faulty_server.py")
-WEATHER = str(ROOT / "examples" / "weather_server.py")
 
 
 async def marker_says(marker: Path, state: str) -> bool:
@@ -40,13 +36,6 @@ async def marker_says(marker: Path, state: str) -> bool:
 
 async def downstream_saw_cancellation(marker: Path) -> bool:
     return await marker_says(marker, "cancelled")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -92,6 +81,7 @@ def catalog_file(tmp_path: Path, marker: Path, http_faulty: str) -> Path:
                     },
                     "remote": {"url": http_faulty, "headers": {"X-Test": "1"}},
                     "missing": {"command": "/nonexistent/mcp-server-that-is-not-installed"},
+                    "broken": {"type": "websocket", "url": "ws://127.0.0.1:9/mcp"},
                     "off": {"command": "whatever", "disabled": True},
                 },
             }
@@ -105,15 +95,6 @@ async def client(settings: Settings, catalog_file: Path) -> AsyncIterator[Client
     settings = settings.model_copy(update={"catalog": catalog_file})
     async with Client(create_server(settings)) as connected:
         yield connected
-
-
-async def run(client: Client, pipeline: list[dict[str, Any]], **task: Any) -> dict[str, Any]:
-    created = await call_ok(
-        client, "schedule_task", {"title": "t", "schedule": {"kind": "manual"}, "pipeline": pipeline, **task}
-    )
-    return await call_ok(
-        client, "run_now", {"task_id": created["id"], "wait": True, "wait_timeout_seconds": 30}
-    )
 
 
 async def test_a_pipeline_uses_two_downstream_tools_with_templates(client: Client) -> None:
@@ -186,6 +167,7 @@ async def test_a_crash_mid_call_is_unavailable_and_the_next_run_reconnects(clien
     first_pid = (await run(client, [{"id": "p", "uses": "faulty.pid"}]))["steps"][0]["result"]
     crashed = await run(client, [{"id": "c", "uses": "faulty.crash"}])
     assert crashed["status"] == "failed" and crashed["error"]["type"] == "unavailable"
+    assert "faulty: crashing on request" in crashed["error"]["message"]  # its last words, on stderr
     again = await run(
         client,
         [{"id": "p", "uses": "faulty.pid"}, {"id": "a", "uses": "faulty.add", "with": {"a": 2, "b": 3}}],
@@ -238,14 +220,26 @@ async def test_http_downstream_servers_are_called_like_stdio_ones(client: Client
     assert result["steps"][1]["error"] == "Error executing tool fail: nope"
 
 
-async def test_list_catalog_shows_a_missing_server_unavailable_and_keeps_serving(client: Client) -> None:
+async def test_list_catalog_shows_a_missing_server_and_a_bad_entry_unavailable_and_keeps_serving(
+    client: Client,
+) -> None:
     await run(client, [{"id": "a", "uses": "weather.list_cities"}])
     catalog = await call_ok(client, "list_catalog")
     servers = {server["name"]: server for server in catalog["servers"]}
-    assert set(servers) == {"core", "http", "weather", "faulty", "remote", "missing"}
-    assert servers["missing"]["available"] is False and servers["missing"]["error"]
+    assert set(servers) == {"core", "http", "weather", "faulty", "remote", "missing", "broken"}
+    assert servers["missing"]["available"] is False and servers["missing"]["state"] == "unavailable"
+    assert "FileNotFoundError" in servers["missing"]["error"]
+    assert servers["broken"] == {
+        "name": "broken",
+        "transport": "unknown",
+        "state": "unavailable",
+        "available": False,
+        "error": "mcpServers.broken.type: 'websocket' is not supported; "
+        "expected stdio, http, streamable-http or sse",
+    }
     assert servers["missing"]["transport"] == "stdio" and servers["remote"]["transport"] == "http"
-    assert servers["weather"]["available"] is True
+    assert servers["weather"]["available"] is True and servers["weather"]["state"] == "available"
+    assert servers["weather"]["error"] is None
     uses = {tool["uses"] for tool in catalog["tools"]}
     assert {"weather.get_forecast", "weather.post_message", "faulty.hang"} <= uses
     error = await call_error(
@@ -255,7 +249,7 @@ async def test_list_catalog_shows_a_missing_server_unavailable_and_keeps_serving
     )
     assert "server 'missing' is unavailable" in error
     status = await call_ok(client, "server_status")
-    assert status["catalog"]["servers_total"] == 6
+    assert status["catalog"]["servers_total"] == 7
 
 
 async def test_no_downstream_process_outlives_the_orchestrator(
