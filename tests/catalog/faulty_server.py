@@ -153,6 +153,15 @@ async def roots(ctx: Context) -> list[str]:
     return [str(root.uri) for root in listed.roots]
 
 
+refused_probes: list[str] = []
+
+
+@mcp.tool()
+def probes() -> int:
+    """How many requests at a newer protocol version (`server/discover` probes) this process refused."""
+    return len(refused_probes)
+
+
 def handshake_era_only(app: Any, own_words: bool) -> Any:
     """`app` as an HTTP server of the handshake era answers: a request at a newer protocol version
     (the `server/discover` probe) is refused with 400 and a JSON-RPC error; so is a request naming a
@@ -178,6 +187,7 @@ def handshake_era_only(app: Any, own_words: bool) -> Any:
         headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
         version, session = headers.get("mcp-protocol-version"), headers.get("mcp-session-id")
         if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            refused_probes.append(version)
             return await refuse(send, f"Bad Request: Unsupported protocol version: {version}")
         if session is not None and session not in known and not own_words:
             return await refuse(send, "Bad Request: No valid session ID provided")

@@ -90,3 +90,13 @@ async def test_a_stopped_http_server_fails_the_step_unavailable_in_its_own_words
     back = await run(client, PID)
     assert back["status"] == "succeeded", back["error"]
     assert (await remote_state(client))["state"] == "available"
+
+
+async def test_a_server_that_answered_only_the_handshake_is_not_probed_again(
+    client: Client, remote: ServerProcess
+) -> None:
+    probes = [{"id": "n", "uses": "remote.probes"}]
+    assert (await run(client, probes))["steps"][0]["result"] == {"result": 1}  # the first connect's
+    await remote.stop()
+    await remote.start()
+    assert (await run(client, probes))["steps"][0]["result"] == {"result": 0}  # reopened without one
