@@ -27,7 +27,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from orchestrator_mcp.catalog.calls import CURRENT_CALL, CallWatcher, ClientSide, InFlight
 from orchestrator_mcp.catalog.failures import CALL_ANSWERS, HttpAnswer, describe, forgotten_session
-from orchestrator_mcp.catalog.results import result_error_text, result_value
+from orchestrator_mcp.catalog.results import result_error_text, result_value, untaken_blocks
 from orchestrator_mcp.catalog.tools import ToolInfo, tool_info
 from orchestrator_mcp.catalog.transports import Downstream, HttpDownstream, StdioDownstream, Target
 from orchestrator_mcp.domain.retry import FailureKind
@@ -315,6 +315,9 @@ class ServerConnection:
             result = await self._call_session(tool, arguments, time_limit, watcher)
         if result.is_error:
             raise ToolCallError(FailureKind.TOOL_ERROR, result_error_text(result))
+        untaken = untaken_blocks(result)
+        if untaken and watcher is not None:  # not kept yet: at least never dropped in silence
+            watcher.log("WARNING", f"{uses} returned content the step does not keep: {'; '.join(untaken)}")
         return result_value(result)
 
     def _unavailable(self, what: str) -> ToolCallError:

@@ -105,6 +105,20 @@ def erase(name: str) -> dict[str, str]:
     return {"erased": name}
 
 
+@mcp.tool(structured_output=False)
+def picture() -> list[types.ContentBlock]:
+    """A caption, a tiny image, a resource link and an embedded text resource."""
+    return [
+        types.TextContent(type="text", text="a red dot"),
+        types.ImageContent(type="image", data="iVBORw==", mime_type="image/png"),
+        types.ResourceLink(type="resource_link", name="notes", uri="file:///tmp/notes.txt"),
+        types.EmbeddedResource(
+            type="resource",
+            resource=types.TextResourceContents(uri="memo://1", mime_type="text/plain", text="remember"),
+        ),
+    ]
+
+
 @mcp.tool()
 def tasked() -> str:
     """Declared as requiring MCP task augmentation (see FaultyServer)."""

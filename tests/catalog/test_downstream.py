@@ -17,7 +17,7 @@ from mcp import Client
 
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
-from tests.catalog.support import FAULTY, WEATHER, free_port, run
+from tests.catalog.support import FAULTY, WEATHER, free_port, log_of, run
 from tests.conftest import call_error, call_ok, step_running
 
 pytestmark = pytest.mark.slow  # spawns downstream MCP server processes
@@ -275,3 +275,14 @@ async def test_a_tool_added_by_a_running_server_is_found_when_a_pipeline_uses_it
     assert result["status"] == "succeeded", result
     assert result["steps"][0]["result"] == {"result": "grown"}
     assert "faulty.brand_new" in {tool["uses"] for tool in (await call_ok(client, "list_catalog"))["tools"]}
+
+
+async def test_content_a_step_does_not_keep_is_named_in_the_run_log(client: Client) -> None:
+    result = await run(client, [{"id": "pic", "uses": "faulty.picture"}])
+    assert result["status"] == "succeeded", result["error"]
+    assert result["steps"][0]["result"] == "a red dot"
+    log = await log_of(client, result)
+    assert (
+        "WARNING [step pic] faulty.picture returned content the step does not keep: image image/png "
+        "(4 bytes); resource link file:///tmp/notes.txt; embedded resource memo://1 (text/plain, 8 bytes)"
+    ) in log
