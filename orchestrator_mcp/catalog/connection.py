@@ -26,7 +26,13 @@ from mcp.shared.dispatcher import ProgressFnT
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from orchestrator_mcp.catalog.calls import CURRENT_CALL, CallWatcher, ClientSide, InFlight
-from orchestrator_mcp.catalog.failures import CALL_ANSWERS, HttpAnswer, describe, forgotten_session
+from orchestrator_mcp.catalog.failures import (
+    CALL_ANSWERS,
+    HttpAnswer,
+    describe,
+    first_error,
+    forgotten_session,
+)
 from orchestrator_mcp.catalog.results import result_error_text, result_value, untaken_blocks
 from orchestrator_mcp.catalog.tools import ToolInfo, tool_info
 from orchestrator_mcp.catalog.transports import Downstream, HttpDownstream, StdioDownstream, Target
@@ -212,9 +218,8 @@ class ServerConnection:
         except Exception as error:  # a server that cannot start must not stop the orchestrator
             cause = describe(error)
             self.error = self._explain(cause if self._loss is None else f"{self._loss}: {cause}")
-            self._mode = (
-                "legacy" if self._downstream is not None and self._downstream.handshake_only else "auto"
-            )
+            if not opened and isinstance(first_error(error), MCPError):
+                self._mode = self._first_mode()  # refused at the pinned version: negotiate afresh
             logger.warning("tool server %r is unavailable: %s", self.name, self.error)
         else:
             if self._loss is not None:

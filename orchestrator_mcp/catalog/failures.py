@@ -98,10 +98,16 @@ def forgotten_session(error: MCPError, answers: list[HttpAnswer]) -> str | None:
     return None
 
 
+def first_error(error: BaseException) -> BaseException:
+    """`error`, or the first exception inside it if it is a group (however deep)."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
 def describe(error: BaseException) -> str:
     """One line naming an exception (the first of a group)."""
-    if isinstance(error, BaseExceptionGroup) and error.exceptions:
-        return describe(error.exceptions[0])
+    error = first_error(error)
     if isinstance(error, httpx2.HTTPStatusError):
         return f"HTTP {error.response.status_code} from {error.request.url}"
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
