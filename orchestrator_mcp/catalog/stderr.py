@@ -36,9 +36,14 @@ class StderrTail:
 
     def reset(self) -> None:
         """A new process: forget the last one's lines."""
+        self.clear()
+        self._partial = ""
+
+    def clear(self) -> None:
+        """Forget the lines kept so far (what a server wrote while it started is no reason for a
+        later failure; an older server writes pages about the `server/discover` probe)."""
         self._lines.clear()
         self._chars = 0
-        self._partial = ""
 
     def feed(self, text: str) -> None:
         """Take what the process wrote; complete lines are kept and logged."""

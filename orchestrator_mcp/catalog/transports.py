@@ -57,6 +57,9 @@ class StdioDownstream(Downstream):
     def open(self) -> Transport:
         return _stdio(self.parameters, self.stderr)
 
+    def opened(self) -> None:
+        self.stderr.clear()
+
     def diagnosis(self) -> str | None:
         text = self.stderr.text()
         return None if text is None else f"its stderr ends with:\n{text}"
