@@ -90,6 +90,16 @@ class TaskView(View):
     updated_at: Timestamp
 
 
+class SavedTaskView(TaskView):
+    """A task as `schedule_task` and `update_task` return it: the Task, and the warnings of its check."""
+
+    warnings: list[ProblemView] = Field(
+        default_factory=list,
+        description="Steps that could not be checked when it was saved (their server is unavailable); "
+        "they are checked again when they run",
+    )
+
+
 class RunErrorView(View):
     step_id: str | None
     type: str
@@ -155,6 +165,9 @@ class ProblemView(View):
 class ValidationView(View):
     valid: bool
     errors: list[ProblemView]
+    warnings: list[ProblemView] = Field(
+        description="Steps that could not be checked now (their server is unavailable); not errors"
+    )
     next_runs: list[Timestamp]
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -22,6 +23,15 @@ from orchestrator_mcp.domain.secret_refs import output_secret_problems, step_sec
 from orchestrator_mcp.domain.templating import is_templated, template_problems
 
 MAX_STEPS = 50
+
+
+class CheckedPipeline(NamedTuple):
+    """What `check_pipeline` found: the steps that parsed, the problems, and the warnings."""
+
+    steps: list[Step]
+    handlers: list[Step]
+    problems: list[Problem]
+    warnings: list[Problem]
 
 
 class Step(BaseModel):
@@ -107,16 +117,18 @@ def check_pipeline(
     unavailable: Mapping[str, str] | None = None,
     grants: Grants | None = None,
     refused: Mapping[str, str] | None = None,
-) -> tuple[list[Step], list[Step], list[Problem]]:
+) -> CheckedPipeline:
     """Check a pipeline, its `on_failure` steps and its `output` expression against the catalog.
 
     `tools` maps every callable `uses` address to its input JSON Schema (or None when unknown);
     `unavailable` maps the catalog's servers that cannot be reached now to the reason; `grants`, the
     owner's, are what its `${{ secrets.NAME }}` references are checked against (None: not checked);
     `refused` maps the listed tools a step cannot call to the reason.
-    Returns the parsed steps, the parsed on_failure steps and every problem found.
+    Returns the parsed steps, the parsed on_failure steps, every problem found and the warnings (a
+    step whose server is unavailable cannot be checked now: not an error, checked again at run time).
     """
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     if not 1 <= len(pipeline) <= MAX_STEPS:
         problems.append(Problem("pipeline", f"expected 1 to {MAX_STEPS} steps, got {len(pipeline)}"))
     steps, found = parse_steps(pipeline, "pipeline")
@@ -132,12 +144,13 @@ def check_pipeline(
         for index, item in enumerate(group):
             if isinstance(item, Mapping):
                 path = join_path(base, index)
-                problems.extend(_check_step_body(item, path, tools, unavailable or {}, refused or {}))
+                body = _StepContext(tools, unavailable or {}, refused or {}, warnings)
+                problems.extend(_check_step_body(item, path, body))
                 problems.extend(step_secret_problems(item, path, grants))
     if output is not None:
         problems.extend(_expression_problem(output, "output"))
         problems.extend(output_secret_problems(output))
-    return steps, handlers, problems
+    return CheckedPipeline(steps, handlers, problems, warnings)
 
 
 def _duplicate_ids(*groups: Sequence[Any]) -> list[Problem]:
@@ -168,13 +181,18 @@ def _expression_problem(text: Any, path: str) -> list[Problem]:
     return []
 
 
-def _check_step_body(
-    step: Mapping[str, Any],
-    path: str,
-    tools: Mapping[str, Mapping[str, Any] | None],
-    unavailable: Mapping[str, str],
-    refused: Mapping[str, str],
-) -> list[Problem]:
+@dataclass(frozen=True, slots=True)
+class _StepContext:
+    """What a step is checked against, and where the warnings of the checks go."""
+
+    tools: Mapping[str, Mapping[str, Any] | None]
+    unavailable: Mapping[str, str]
+    refused: Mapping[str, str]
+    warnings: list[Problem]
+
+
+def _check_step_body(step: Mapping[str, Any], path: str, against: _StepContext) -> list[Problem]:
+    tools, unavailable, refused = against.tools, against.unavailable, against.refused
     problems = _expression_problem(step.get("if"), join_path(path, "if"))
     arguments = step.get("with", {})
     if isinstance(arguments, Mapping):
@@ -184,8 +202,11 @@ def _check_step_body(
         return problems
     server = uses.split(".", 1)[0]
     if uses not in tools and server in unavailable:
-        message = f"server '{server}' is unavailable ({unavailable[server]}), so '{uses}' cannot be checked"
-        problems.append(Problem(join_path(path, "uses"), message))
+        message = (
+            f"server '{server}' is unavailable ({unavailable[server]}), so '{uses}' could not be "
+            "checked now; it is checked again when the step runs"
+        )
+        against.warnings.append(Problem(join_path(path, "uses"), message))
         return problems
     if uses not in tools:
         problems.append(Problem(join_path(path, "uses"), _unknown_tool_message(uses, tools)))

@@ -21,6 +21,7 @@ from orchestrator_mcp.views import (
     PreviewView,
     RunList,
     RunView,
+    SavedTaskView,
     StatusView,
     TaskList,
     TaskView,
@@ -103,7 +104,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         policy: PolicyArg = None,
         on_failure: OnFailureArg = None,
         idempotency_key: IdempotencyKey = None,
-    ) -> TaskView:
+    ) -> SavedTaskView:
         """Create a scheduled task: a pipeline of tool calls fired by a schedule, recorded run by run.
 
         Use it when the user wants something done later or repeatedly ("every weekday at 9",
@@ -217,7 +218,7 @@ def register_tools(mcp: MCPServer[Orchestrator], calls: ToolCalls, logs: ClientL
         output: Output = None,
         policy: PolicyArg = None,
         on_failure: OnFailureArg = None,
-    ) -> TaskView:
+    ) -> SavedTaskView:
         """Change a task: give only the fields to replace; the result is checked like a new task.
 
         A new schedule starts counting from now. Runs already started keep the old pipeline.

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from orchestrator_mcp.catalog import Catalog
 from orchestrator_mcp.clock import Clock
 from orchestrator_mcp.domain.grants import GrantSource
-from orchestrator_mcp.domain.pipeline import check_pipeline, problems_from_validation
+from orchestrator_mcp.domain.pipeline import CheckedPipeline, check_pipeline, problems_from_validation
 from orchestrator_mcp.domain.policy import Policy
 from orchestrator_mcp.domain.problems import Problem
 from orchestrator_mcp.domain.schedule import (
@@ -24,7 +24,8 @@ from orchestrator_mcp.domain.schedule_words import describe_schedule
 from orchestrator_mcp.errors import InvalidArgument
 from orchestrator_mcp.offload import off_loop
 from orchestrator_mcp.principal import Principal
-from orchestrator_mcp.views import PreviewView, ProblemView, ValidationView
+from orchestrator_mcp.service.row_views import problem_views
+from orchestrator_mcp.views import PreviewView, ValidationView
 
 T = TypeVar("T")
 
@@ -69,9 +70,9 @@ class Definitions:
 
     async def check_pipeline(
         self, pipeline: Sequence[Any], on_failure: Sequence[Any] | None, output: str | None, owner: str
-    ) -> list[Problem]:
-        """Every problem of a pipeline owned by `owner` (its secrets must be granted to it), after
-        loading the tool lists of the servers it names."""
+    ) -> CheckedPipeline:
+        """Every problem and warning of a pipeline owned by `owner` (its secrets must be granted to
+        it), after loading the tool lists of the servers it names."""
         uses = [
             step["uses"]
             for step in [*pipeline, *(on_failure or [])]
@@ -82,7 +83,7 @@ class Definitions:
         catalog = self.catalog
         return check_pipeline(
             pipeline, on_failure, output, catalog.schemas(), catalog.unavailable(), grants, catalog.refusals()
-        )[2]
+        )
 
     async def check(
         self,
@@ -94,8 +95,9 @@ class Definitions:
         on_failure: Sequence[Any] | None,
         output: str | None,
         policy: Mapping[str, Any] | None,
-    ) -> tuple[Schedule, Policy]:
-        """Check a whole task definition, to be owned by `owner`.
+    ) -> tuple[Schedule, Policy, list[Problem]]:
+        """Check a whole task definition, to be owned by `owner`; returns its schedule, its policy
+        and the warnings about it.
 
         Raises:
             InvalidArgument: listing every problem, each with its path.
@@ -105,10 +107,11 @@ class Definitions:
             problems.append(Problem("title", "must not be empty"))
         parsed_schedule = await self.parse_schedule(schedule, problems)
         parsed_policy = self.parse_policy(policy, problems)
-        problems.extend(await self.check_pipeline(pipeline, on_failure, output, owner))
+        checked = await self.check_pipeline(pipeline, on_failure, output, owner)
+        problems.extend(checked.problems)
         if problems or parsed_schedule is None:
             raise InvalidArgument(problems)
-        return parsed_schedule, parsed_policy
+        return parsed_schedule, parsed_policy, checked.warnings
 
     async def validate_pipeline(
         self,
@@ -121,7 +124,8 @@ class Definitions:
         output: str | None = None,
     ) -> ValidationView:
         who.require("tasks:read")
-        problems = await self.check_pipeline(pipeline, on_failure, output, who.name)
+        checked = await self.check_pipeline(pipeline, on_failure, output, who.name)
+        problems = checked.problems
         next_runs: list[datetime] = []
         if schedule is not None:
             parsed = await self.parse_schedule(schedule, problems)
@@ -133,7 +137,8 @@ class Definitions:
                     problems.extend(error.problems)
         return ValidationView(
             valid=not problems,
-            errors=[ProblemView(path=p.path, message=p.message) for p in problems],
+            errors=problem_views(problems),
+            warnings=problem_views(checked.warnings),
             next_runs=next_runs,
         )
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from orchestrator_mcp.domain.policy import Policy
+from orchestrator_mcp.domain.problems import Problem
 from orchestrator_mcp.domain.run import TaskStatus
 from orchestrator_mcp.domain.schedule import Schedule
 from orchestrator_mcp.domain.schedule_words import describe_schedule
 from orchestrator_mcp.lines import one_line
 from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
-from orchestrator_mcp.views import RunErrorView, RunView, StepView, TaskView
+from orchestrator_mcp.views import ProblemView, RunErrorView, RunView, SavedTaskView, StepView, TaskView
 
 RESULT_LIMIT = 64 * 1024
 """A step result larger than this (as JSON) is returned cut, with the URI that reads it whole."""
@@ -26,6 +27,15 @@ often share them, and a task is read far more often than it is changed."""
 
 def run_uri(run_id: str) -> str:
     return f"orchestrator://runs/{run_id}"
+
+
+def saved_view(task: TaskRow, warnings: Sequence[Problem] = ()) -> SavedTaskView:
+    """A task just saved, with the warnings of its check."""
+    return SavedTaskView(**dict(task_view(task)), warnings=problem_views(warnings))
+
+
+def problem_views(problems: Sequence[Problem]) -> list[ProblemView]:
+    return [ProblemView(path=problem.path, message=problem.message) for problem in problems]
 
 
 def task_view(task: TaskRow) -> TaskView:

@@ -20,10 +20,10 @@ from orchestrator_mcp.principal import Principal
 from orchestrator_mcp.service.definitions import Definitions
 from orchestrator_mcp.service.idempotency import fresh_after, key_row
 from orchestrator_mcp.service.quotas import TaskQuotas
-from orchestrator_mcp.service.row_views import task_view
+from orchestrator_mcp.service.row_views import saved_view, task_view
 from orchestrator_mcp.store.base import Store, TaskQuotaFull
 from orchestrator_mcp.store.tables import TaskRow
-from orchestrator_mcp.views import DeletedView, TaskList, TaskView
+from orchestrator_mcp.views import DeletedView, SavedTaskView, TaskList, TaskView
 
 CHANGEABLE = ("title", "schedule", "pipeline", "on_failure", "output", "policy")
 """The fields of a definition that `update_task` checks again as a whole."""
@@ -59,7 +59,7 @@ class Tasks:
         policy: Mapping[str, Any] | None = None,
         on_failure: Sequence[Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> TaskView:
+    ) -> SavedTaskView:
         """Check the definition and store the task, with its first fire time; a key already used
         within a day returns the task it made (concurrent calls with one key make one task). The
         definition's size and the principal's count of active or paused tasks are bounded (quotas)."""
@@ -67,9 +67,9 @@ class Tasks:
         if idempotency_key:
             earlier = await self._by_key(who, idempotency_key)
             if earlier is not None:
-                return task_view(earlier)
+                return saved_view(earlier)
         self.quotas.check_definition(pipeline, params, output, on_failure)
-        parsed, parsed_policy = await self.definitions.check(
+        parsed, parsed_policy, warnings = await self.definitions.check(
             owner=who.name,
             title=title,
             schedule=schedule,
@@ -103,13 +103,13 @@ class Tasks:
                 key = key_row(who, "schedule_task", idempotency_key, task.id, now)
                 holder = await self.store.insert_task_once(task, key, fresh_after(now), limit)
                 if holder != task.id:
-                    return task_view(await self._held(holder, idempotency_key))
+                    return saved_view(await self._held(holder, idempotency_key))
             else:
                 await self.store.insert_task(task, limit)
         except TaskQuotaFull as error:
             raise self.quotas.full(who.name) from error
         self.engine.wake()
-        return task_view(task)
+        return saved_view(task, warnings)
 
     async def _by_key(self, who: Principal, key: str) -> TaskRow | None:
         now = self.clock.now()
@@ -146,7 +146,7 @@ class Tasks:
         who.require("tasks:read")
         return task_view(await self.owned(who, task_id))
 
-    async def update_task(self, who: Principal, task_id: str, changes: Mapping[str, Any]) -> TaskView:
+    async def update_task(self, who: Principal, task_id: str, changes: Mapping[str, Any]) -> SavedTaskView:
         """Replace the given fields; the whole result is checked as a new definition would be."""
         who.require("tasks:write")
         task = await self.owned(who, task_id)
@@ -164,7 +164,7 @@ class Tasks:
         } | {key: value for key, value in changes.items() if key in CHANGEABLE}
         params = changes["params"] if "params" in changes else task.params
         self.quotas.check_definition(merged["pipeline"], params, merged["output"], merged["on_failure"])
-        parsed, parsed_policy = await self.definitions.check(owner=task.owner, **merged)
+        parsed, parsed_policy, warnings = await self.definitions.check(owner=task.owner, **merged)
         now = self.clock.now()
         values: dict[str, Any] = {"updated_at": now}
         for key in ("title", "description", "params", "output", "pipeline"):
@@ -190,7 +190,7 @@ class Tasks:
         except TaskQuotaFull as error:
             raise self.quotas.full(task.owner) from error
         self.engine.wake()
-        return task_view(updated or task)
+        return saved_view(updated or task, warnings)
 
     async def pause_task(self, who: Principal, task_id: str) -> TaskView:
         who.require("tasks:write")

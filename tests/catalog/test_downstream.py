@@ -242,14 +242,34 @@ async def test_list_catalog_shows_a_missing_server_and_a_bad_entry_unavailable_a
     assert servers["weather"]["error"] is None
     uses = {tool["uses"] for tool in catalog["tools"]}
     assert {"weather.get_forecast", "weather.post_message", "faulty.hang"} <= uses
-    error = await call_error(
-        client,
-        "schedule_task",
-        {"title": "x", "schedule": {"kind": "manual"}, "pipeline": [{"id": "m", "uses": "missing.tool"}]},
-    )
-    assert "server 'missing' is unavailable" in error
     status = await call_ok(client, "server_status")
     assert status["catalog"]["servers_total"] == 7
+
+
+async def test_a_task_naming_an_unavailable_servers_tool_is_saved_with_a_warning(client: Client) -> None:
+    pipeline = [{"id": "w", "uses": "weather.list_cities"}, {"id": "m", "uses": "missing.tool"}]
+    checked = await call_ok(client, "validate_pipeline", {"pipeline": pipeline})
+    assert checked["valid"] is True and checked["errors"] == []
+    assert [warning["path"] for warning in checked["warnings"]] == ["pipeline[1].uses"]
+    assert "server 'missing' is unavailable" in checked["warnings"][0]["message"]
+    assert "checked again when the step runs" in checked["warnings"][0]["message"]
+
+    task = await call_ok(
+        client, "schedule_task", {"title": "x", "schedule": {"kind": "manual"}, "pipeline": pipeline}
+    )
+    assert [warning["path"] for warning in task["warnings"]] == ["pipeline[1].uses"]
+    assert (await call_ok(client, "get_task", {"task_id": task["id"]}))["id"] == task["id"]
+    updated = await call_ok(client, "update_task", {"task_id": task["id"], "title": "y"})
+    assert [warning["path"] for warning in updated["warnings"]] == ["pipeline[1].uses"]
+    run = await call_ok(client, "run_now", {"task_id": task["id"], "wait": True})
+    assert run["status"] == "failed" and run["error"]["step_id"] == "m"
+    assert run["error"]["type"] == "unavailable"  # the run-time check still applies
+    # An error elsewhere in the pipeline is still an error beside the warning.
+    bad = [*pipeline, {"id": "e", "uses": "core.echo", "if": "a."}]
+    refused = await call_error(
+        client, "schedule_task", {"title": "x", "schedule": {"kind": "manual"}, "pipeline": bad}
+    )
+    assert "pipeline[2].if" in refused and "missing" not in refused
 
 
 async def test_no_downstream_process_outlives_the_orchestrator(

@@ -108,7 +108,9 @@ def test_check_pipeline_reports_secret_problems_with_the_others() -> None:
         {"id": "b", "uses": "core.echo", "with": {"k": "${{ secrets.K }}"}},
     ]
     on_failure = [{"id": "c", "uses": "core.echo", "with": {"k": "${{ secrets.OTHER }}"}}]
-    _, _, problems = check_pipeline(
-        pipeline, on_failure, "secrets", TOOLS, grants=Grants(secrets=frozenset({"K"}))
-    )
-    assert sorted(p.path for p in problems) == ["on_failure[0].with.k", "output", "pipeline[0].with.k"]
+    checked = check_pipeline(pipeline, on_failure, "secrets", TOOLS, grants=Grants(secrets=frozenset({"K"})))
+    assert sorted(p.path for p in checked.problems) == [
+        "on_failure[0].with.k",
+        "output",
+        "pipeline[0].with.k",
+    ]

@@ -69,7 +69,8 @@ async def test_schedule_task_returns_the_task_and_get_task_reads_it_back(client:
     assert task["schedule_description"]
     assert task["next_run_at"] is None
     assert task["created_at"].endswith("Z")
-    assert await call_ok(client, "get_task", {"task_id": task["id"]}) == task
+    got = await call_ok(client, "get_task", {"task_id": task["id"]})
+    assert task.pop("warnings") == [] and got == task  # a saved task also carries its warnings
 
 
 async def test_run_now_with_wait_renders_templates_and_saves_results(client: Client) -> None:
@@ -121,7 +122,7 @@ async def test_validate_pipeline_accepts_a_good_pipeline_and_lists_next_runs(cli
         "validate_pipeline",
         {"pipeline": echo_pipeline(x=1), "schedule": {"kind": "interval", "expr": "15m"}},
     )
-    assert result == {"valid": True, "errors": [], "next_runs": result["next_runs"]}
+    assert result == {"valid": True, "errors": [], "warnings": [], "next_runs": result["next_runs"]}
     assert len(result["next_runs"]) == 5
 
 

@@ -54,7 +54,7 @@ def test_rfc3339_writes_utc_with_z_and_microseconds_only_when_there_are_some(
 
 
 def test_timestamps_in_a_list_are_written_as_rfc3339_utc() -> None:
-    view = ValidationView(valid=True, errors=[], next_runs=TIMES)
+    view = ValidationView(valid=True, errors=[], warnings=[], next_runs=TIMES)
     assert view.model_dump(mode="json")["next_runs"] == [rfc3339(moment) for moment in TIMES]
 
 
