@@ -59,7 +59,7 @@ Turn it into one `schedule_task` call.
             step for step in run.steps or [] if step.status in ("failed", "timed_out", "cancelled")
         ]
         step_text = failed[0].model_dump_json(indent=2) if failed else "(no step failed)"
-        return f"""Diagnose this run of task '{run.task_title}' ({run.task_id}).
+        return f"""Diagnose run {run.id} of task '{run.task_title}' ({run.task_id}).
 
 Run: status {run.status}, error {run.error.model_dump_json() if run.error else "none"}.
 
