@@ -1,4 +1,5 @@
-"""`orchestrator-mcp serve` (stdio or HTTP) and `orchestrator-mcp token` (HTTP bearer tokens)."""
+"""`orchestrator-mcp`: `serve` (stdio or HTTP), `worker` (the engine alone), `service` (run the worker
+at login), `token` (HTTP bearer tokens), and `tasks`, `runs`, `logs` for people (console/)."""
 
 from __future__ import annotations
 
@@ -10,41 +11,41 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import anyio
-from anyio.abc import TaskStatus
-
-from orchestrator_mcp import __version__
-from orchestrator_mcp.collector import settle_after_start_up
-from orchestrator_mcp.config import Settings, secrets_from
-from orchestrator_mcp.domain.redaction import Redactor
-from orchestrator_mcp.errors import Unavailable
-from orchestrator_mcp.logs import configure_logging
+from orchestrator_mcp.command_line import (
+    Parser,
+    announce_ready,
+    common_options,
+    engine_options,
+    settings_from,
+    stop_early_on_signals,
+    stop_on_signal,
+)
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
     from mcp.server.mcpserver import MCPServer
 
+    from orchestrator_mcp.config import Settings
+    from orchestrator_mcp.errors import Unavailable
     from orchestrator_mcp.server.http import HttpApp, HttpOptions
 
 logger = logging.getLogger(__name__)
-ready_logger = logging.getLogger("orchestrator_mcp.ready")
-"""Its one line is written whatever the log level: scripts and tests wait for it (SPEC §13)."""
-ready_logger.setLevel(logging.INFO)
-
-LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="orchestrator-mcp", description="A durable scheduler served over MCP."
+    from orchestrator_mcp import __version__
+    from orchestrator_mcp.console import add_people_commands
+
+    common, engine = common_options(), engine_options()
+    parser = Parser(
+        prog="orchestrator-mcp", description="A durable scheduler served over MCP.", parents=[common]
     )
     parser.add_argument("--version", action="version", version=f"orchestrator-mcp {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve MCP (stdio by default, or streamable HTTP)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve", parents=[common, engine], help="serve MCP (stdio by default, or streamable HTTP)"
+    )
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
-    serve.add_argument("--database-url", help="overrides ORCH_DATABASE_URL")
-    serve.add_argument("--catalog", help="overrides ORCH_CATALOG")
-    serve.add_argument("--max-concurrent-runs", type=int, help="overrides ORCH_MAX_CONCURRENT_RUNS")
-    serve.add_argument("--log-level", choices=LEVELS)
     http = serve.add_argument_group("HTTP (with --transport http)")
     http.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     http.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
@@ -58,38 +59,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     http.add_argument("--rate-limit", type=int, help="tool calls per principal per minute (ORCH_RATE_LIMIT)")
 
-    token = commands.add_parser("token", help="manage the bearer tokens of HTTP serving")
-    token.add_argument("--database-url", help="overrides ORCH_DATABASE_URL")
-    actions = token.add_subparsers(dest="action", required=True)
-    create = actions.add_parser("create", help="issue a token; prints it once, on the last line")
+    worker = commands.add_parser(
+        "worker",
+        parents=[common, engine],
+        help="run the engine alone (fires and executes tasks; no MCP) until SIGTERM or SIGINT",
+    )
+    shown = worker.add_mutually_exclusive_group()
+    shown.add_argument("--status", action="store_true", help="say whether a worker runs for the database")
+    shown.add_argument("--stop", action="store_true", help="stop the worker running for the database")
+    worker.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
+    worker.add_argument("--lock-fd", type=int, help=argparse.SUPPRESS)
+
+    service = commands.add_parser(
+        "service", parents=[common], help="run the worker at login (systemd user unit or launchd agent)"
+    )
+    service_actions = service.add_subparsers(dest="action", required=True, metavar="ACTION")
+    service_actions.add_parser(
+        "install", parents=[common, engine], help="write the unit for this database and catalog"
+    )
+    service_actions.add_parser("uninstall", parents=[common], help="remove the unit")
+
+    token = commands.add_parser("token", parents=[common], help="manage the bearer tokens of HTTP serving")
+    actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create", parents=[common], help="issue a token; prints it once, on the last line"
+    )
     create.add_argument("--principal", required=True, help="who the token acts as (owner of its tasks)")
     create.add_argument(
         "--scopes",
         required=True,
-        help="comma-separated: tasks:read,tasks:write,runs:read,runs:write,catalog:read,admin",
+        help="comma-separated: tasks:read,tasks:write,runs:read,runs:write,catalog:read,admin,secret:NAME",
     )
-    actions.add_parser("list", help="list tokens (never their secrets)")
-    revoke = actions.add_parser("revoke", help="revoke a token by id")
+    actions.add_parser("list", parents=[common], help="list tokens (never their secrets)")
+    revoke = actions.add_parser("revoke", parents=[common], help="revoke a token by id")
     revoke.add_argument("token_id")
+
+    add_people_commands(commands, common)
     return parser
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    overrides = {
-        "database_url": args.database_url,
-        "catalog": getattr(args, "catalog", None),
-        "max_concurrent_runs": getattr(args, "max_concurrent_runs", None),
-        "log_level": getattr(args, "log_level", None),
-        "rate_limit": getattr(args, "rate_limit", None),
-        "allowed_hosts": getattr(args, "allowed_hosts", None),
-        "allowed_origins": getattr(args, "allowed_origins", None),
-    }
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    stop_early_on_signals()
     args = build_parser().parse_args(argv)
     settings = settings_from(args)
+    from orchestrator_mcp.config import secrets_from
+    from orchestrator_mcp.domain.redaction import Redactor
+    from orchestrator_mcp.logs import configure_logging
+
     # Over stdio, stdout carries the protocol: every log line goes to stderr.
     # Whoever logs (a library's request line included), no secret value reaches the log.
     configure_logging(
@@ -107,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def unavailable_in(error: BaseException) -> Unavailable | None:
     """The `Unavailable` that ended the command, however deep in task-group exception groups."""
+    from orchestrator_mcp.errors import Unavailable
+
     if isinstance(error, Unavailable):
         return error
     if isinstance(error, BaseExceptionGroup):
@@ -117,38 +135,49 @@ def unavailable_in(error: BaseException) -> Unavailable | None:
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    import anyio
+
     if args.command == "token":
         from orchestrator_mcp.token_cli import run_token_command
 
         return anyio.run(run_token_command, args, settings)
+    if args.command == "worker":
+        from orchestrator_mcp.worker import run_worker_command
+
+        return run_worker_command(args, settings)
+    if args.command == "service":
+        from orchestrator_mcp.worker.units import run_service_command
+
+        return run_service_command(args.action, settings)
+    if args.command in ("tasks", "runs", "logs"):
+        from orchestrator_mcp.console import run_people_command
+
+        return run_people_command(args, settings)
     if args.transport == "http":
         return serve_http_command(args, settings)
-    from orchestrator_mcp.catalog.file import CatalogFileError
-    from orchestrator_mcp.server import create_server
+    return serve_stdio_command(settings)
 
+
+def serve_stdio_command(settings: Settings) -> int:
+    import anyio
+
+    from orchestrator_mcp.catalog.file import CatalogFileError
+    from orchestrator_mcp.collector import settle_after_start_up
+    from orchestrator_mcp.server import create_server
+    from orchestrator_mcp.worker.background import ensure_background_worker
+
+    mode: list[str] = []
     try:
-        server = create_server(settings, on_ready=lambda: announce_ready(settings, "stdio"))
+        server = create_server(settings, on_ready=lambda: announce_ready(settings, "stdio", *mode))
     except CatalogFileError as error:
         print(f"orchestrator-mcp: {error}", file=sys.stderr)
         return 2
+    # Once the catalog file is known to be good, before this server serves: tasks keep firing
+    # after its client is gone (SPEC §13).
+    mode.append(ensure_background_worker(settings))
     settle_after_start_up()
     anyio.run(serve_stdio, server)
     return 0
-
-
-def announce_ready(settings: Settings, transport: str) -> None:
-    """The one line a process writes to stderr once it serves, its signal handlers installed:
-    version, transport, database (password hidden), catalog file, worker mode."""
-    from sqlalchemy.engine import make_url
-
-    database = make_url(settings.database_url).render_as_string(hide_password=True)
-    ready_logger.info(
-        "orchestrator-mcp %s ready: transport %s, database %s, catalog %s, worker mode off",
-        __version__,
-        transport,
-        database,
-        settings.catalog or "none",
-    )
 
 
 def http_options(args: argparse.Namespace, settings: Settings) -> HttpOptions:
@@ -165,7 +194,10 @@ def http_options(args: argparse.Namespace, settings: Settings) -> HttpOptions:
 
 
 def serve_http_command(args: argparse.Namespace, settings: Settings) -> int:
+    import anyio
+
     from orchestrator_mcp.catalog.file import CatalogFileError
+    from orchestrator_mcp.collector import settle_after_start_up
     from orchestrator_mcp.server.http import UnsafeOptions, create_http_app
 
     options = http_options(args, settings)
@@ -181,12 +213,14 @@ def serve_http_command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def serve_http(http: HttpApp, options: HttpOptions, settings: Settings) -> bool:
     """Serve until SIGTERM/SIGINT, then shut down as over stdio; False if the server never started."""
+    import anyio
+
     from orchestrator_mcp.server.http import end_sessions, uvicorn_server
 
     server = uvicorn_server(http.app, options.host, options.port, settings.log_level)
     async with anyio.create_task_group() as group:
 
-        async def stop_on_signal(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async def end_on_signal(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 task_status.started()
                 async for signum in signals:
@@ -199,16 +233,16 @@ async def serve_http(http: HttpApp, options: HttpOptions, settings: Settings) ->
                 if server.started:
                     break
                 await anyio.sleep(0.05)
-            announce_ready(settings, f"http at {options.base_url}/mcp")
+            logger.info(
+                "serving MCP at %s/mcp (%s, %s)",
+                options.base_url,
+                "stateless" if options.stateless else "sessions",
+                "bearer tokens" if options.auth else "no auth",
+            )
+            announce_ready(settings, f"http at {options.base_url}/mcp", "off (http)")
 
-        await group.start(stop_on_signal)
+        await group.start(end_on_signal)
         group.start_soon(announce_once_listening)
-        logger.info(
-            "serving MCP at %s/mcp (%s, %s)",
-            options.base_url,
-            "stateless" if options.stateless else "sessions",
-            "bearer tokens" if options.auth else "no auth",
-        )
         try:
             await server.serve()
         except SystemExit:  # uvicorn's answer to a failed start-up (port taken, lifespan failed)
@@ -223,20 +257,13 @@ async def serve_stdio(server: MCPServer[Any]) -> None:
     A signal cancels the server: the engine stops claiming, running runs may finish within the
     shutdown grace (the rest end `interrupted`), the store is closed, and the process exits 0.
     """
+    import anyio
+
     from orchestrator_mcp.server.stdio import run_stdio
 
     async with anyio.create_task_group() as group:
-
-        async def stop_on_signal(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                task_status.started()
-                async for signum in signals:
-                    logger.info("received %s: shutting down", signal.Signals(signum).name)
-                    group.cancel_scope.cancel()
-                    return
-
+        await group.start(stop_on_signal, group.cancel_scope)
         # The handler is in place before the server starts, so its ready line comes after it.
-        await group.start(stop_on_signal)
         await run_stdio(server)
         group.cancel_scope.cancel()
 

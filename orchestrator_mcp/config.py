@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import ArgumentError
 
 SECRET_PREFIX = "ORCH_SECRET_"
 
@@ -26,6 +28,32 @@ def default_database_url() -> str:
     return f"sqlite+aiosqlite:///{directory / 'orchestrator.db'}"
 
 
+DATABASE_URL_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+"""The driver each database is used through: a URL naming no driver (or this one) means it."""
+
+
+def database_url_of(text: str) -> str:
+    """`text` as the store opens it: `sqlite:///…` and `postgresql://…` (or `postgres://…`) name the
+    async drivers the store uses, so they become `sqlite+aiosqlite:///…` and `postgresql+asyncpg://…`.
+
+    Raises:
+        ValueError: not a database URL, another database, or another driver (says what is expected).
+    """
+    try:
+        url = make_url(text.strip())
+    except ArgumentError:
+        raise ValueError(f"expected {DATABASE_URL_FORMS}") from None
+    backend = "postgresql" if url.get_backend_name() == "postgres" else url.get_backend_name()
+    driver = ASYNC_DRIVERS.get(backend)
+    if driver is None:
+        raise ValueError(f"{backend}: not a database this server can use; expected {DATABASE_URL_FORMS}")
+    if url.drivername not in (backend, driver, "postgres"):
+        raise ValueError(f"driver {url.get_driver_name()!r}: this server uses {driver}; write {backend}://…")
+    text = text.strip()
+    return driver + text[text.index("://") :]  # the rest exactly as written (rendering would re-quote it)
+
+
 class Settings(BaseSettings):
     """Everything the server can be told; below this layer only plain values travel."""
 
@@ -38,6 +66,8 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = Field(8, ge=1, le=10_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    background_worker: Literal["auto", "off"] = "auto"
+    """`serve` over stdio on a SQLite file keeps a background worker alive for it (`auto`), or not."""
     run_retention_days: int = Field(30, ge=1)
     http_allow: str | None = None
     http_max_bytes: int = Field(10_485_760, ge=1)
@@ -60,3 +90,18 @@ class Settings(BaseSettings):
     """Comma-separated `Host` values HTTP accepts (`host:port`, `host:*`); default: loopback names."""
     allowed_origins: str | None = None
     """Comma-separated `Origin` values HTTP accepts; default: loopback origins with the port."""
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: object) -> object:
+        return database_url_of(value) if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", "background_worker", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value

@@ -3,7 +3,9 @@
 The SDK reads stdin in a worker thread; a thread blocked in `read()` cannot be cancelled, so a
 server cancelled by SIGTERM would drain its engine and then hang until its client closed stdin.
 Here stdin (a pipe, socket or terminal) is read only once the event loop says it is readable,
-which a cancellation interrupts at once. Anything else (a regular file) falls back to the SDK.
+which a cancellation interrupts at once. Anything else (a regular file, or a device such as
+`/dev/null` that the event loop cannot watch) falls back to the SDK: reading it never blocks, so
+its end of file comes at once.
 """
 
 from __future__ import annotations
@@ -61,11 +63,13 @@ class StdinLines:
 
 
 def _pollable(fd: int) -> bool:
+    """A pipe, a socket or a terminal: what the event loop can wait on. Other character devices
+    (`/dev/null`, as nohup, systemd and `docker run` without `-i` give) are refused by epoll."""
     try:
         mode = os.fstat(fd).st_mode
     except OSError:
         return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd))
 
 
 async def run_stdio(server: MCPServer[Any]) -> None:
