@@ -17,6 +17,7 @@ trap cleanup EXIT
 
 export ORCH_DATABASE_URL="sqlite+aiosqlite:///$work/inspector.db"
 export ORCH_LOG_LEVEL=WARNING
+export ORCH_BACKGROUND_WORKER=off  # no worker left behind once the script ends
 server=(python -m orchestrator_mcp serve)
 schedule='schedule={"kind":"interval","expr":"15m"}'
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 from typing import Any, cast
@@ -14,6 +15,10 @@ from mcp_types import CallToolResult, TextContent
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
 from orchestrator_mcp.store.tables import LogRow, LogValues, StepRow, StepValues
+
+# Server processes the tests start leave no worker behind them; the tests of the background worker
+# turn it on where they mean to.
+os.environ["ORCH_BACKGROUND_WORKER"] = "off"
 
 
 @pytest.hookimpl(wrapper=True)

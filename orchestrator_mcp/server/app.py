@@ -62,6 +62,18 @@ def catalog_connections(
     ]
 
 
+def engine_settings(settings: Settings) -> EngineSettings:
+    """The engine's knobs from the settings (for `serve` and `worker` alike)."""
+    return EngineSettings(
+        max_concurrent_runs=settings.max_concurrent_runs,
+        poll_interval_seconds=settings.poll_interval_seconds,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        instance_timeout_seconds=settings.instance_timeout_seconds,
+        shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        run_retention_days=settings.run_retention_days,
+    )
+
+
 @dataclass
 class Served:
     """A server and what the HTTP layer reads beside it: its metrics and, while it runs, its service
@@ -142,14 +154,7 @@ def build_server(
             store,
             runner,
             clock,
-            EngineSettings(
-                max_concurrent_runs=settings.max_concurrent_runs,
-                poll_interval_seconds=settings.poll_interval_seconds,
-                heartbeat_seconds=settings.heartbeat_seconds,
-                instance_timeout_seconds=settings.instance_timeout_seconds,
-                shutdown_grace_seconds=settings.shutdown_grace_seconds,
-                run_retention_days=settings.run_retention_days,
-            ),
+            engine_settings(settings),
         )
         quotas = TaskQuotas(settings.max_tasks_per_principal, settings.max_definition_bytes)
         orchestrator = Orchestrator(

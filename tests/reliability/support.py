@@ -49,8 +49,9 @@ class ServerProcess(subprocess.Popen[bytes]):
     log: Path
 
 
-def start(database: Path | str, **env: str) -> ServerProcess:
-    """A server process with nobody talking to it: its stdin stays open, so only the engine works.
+def start(database: Path | str, command: str = "serve", **env: str) -> ServerProcess:
+    """A server process (or another `command`, such as `worker`) with nobody talking to it: its
+    stdin stays open, so only the engine works.
 
     It is not ready yet: `await ready(process)` before counting on it (or on its signal handler).
     """
@@ -58,7 +59,7 @@ def start(database: Path | str, **env: str) -> ServerProcess:
     descriptor, name = tempfile.mkstemp(prefix="server-", suffix=".stderr", dir=folder)
     with open(descriptor, "wb") as sink:  # the child keeps its own descriptor
         process = ServerProcess(
-            [sys.executable, "-m", "orchestrator_mcp", "serve"],
+            [sys.executable, "-m", "orchestrator_mcp", command],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=sink,
