@@ -252,7 +252,14 @@ def stdio_parameters(database_url: str, **env: str) -> StdioServerParameters:
     return StdioServerParameters(
         command=sys.executable,
         args=["-m", "orchestrator_mcp", "serve"],
-        env={**os.environ, "ORCH_DATABASE_URL": database_url, "ORCH_LOG_LEVEL": "WARNING", **env},
+        # No background worker: it would execute runs beside the process measured, and outlive it.
+        env={
+            **os.environ,
+            "ORCH_DATABASE_URL": database_url,
+            "ORCH_LOG_LEVEL": "WARNING",
+            "ORCH_BACKGROUND_WORKER": "off",
+            **env,
+        },
     )
 
 

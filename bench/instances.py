@@ -88,7 +88,7 @@ async def insert_all(store: SqlStore, table: Any, rows: Sequence[dict[str, Any]]
 
 
 def spawn(url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ORCH_DATABASE_URL": url, "ORCH_LOG_LEVEL": "ERROR"}
+    env = {**os.environ, "ORCH_DATABASE_URL": url, "ORCH_LOG_LEVEL": "ERROR", "ORCH_BACKGROUND_WORKER": "off"}
     return subprocess.Popen(
         [sys.executable, "-m", "orchestrator_mcp", "serve"],
         stdin=subprocess.PIPE,

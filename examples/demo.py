@@ -79,6 +79,7 @@ async def main() -> None:
                 **os.environ,
                 "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'demo.db'}",
                 "ORCH_LOG_LEVEL": "WARNING",
+                "ORCH_BACKGROUND_WORKER": "off",  # a throw-away database: nothing should outlive the demo
             },
         )
         async with Client(server) as client:
