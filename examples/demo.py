@@ -9,7 +9,6 @@ only when rain is likely (`if`), waits for two runs and prints their logs.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -46,20 +45,6 @@ TASK: dict[str, Any] = {
 }
 
 
-def local_catalog(directory: Path) -> Path:
-    """examples/catalog.json with `python` and relative paths made absolute for this machine."""
-    catalog = json.loads((EXAMPLES / "catalog.json").read_text())
-    for server in catalog["mcpServers"].values():
-        if server.get("command") == "python":
-            server["command"] = sys.executable
-            server["args"] = [
-                str(EXAMPLES.parent / arg) if arg.endswith(".py") else arg for arg in server["args"]
-            ]
-    path = directory / "catalog.json"
-    path.write_text(json.dumps(catalog))
-    return path
-
-
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
     result = await client.call_tool(tool, arguments)
     if result.is_error or result.structured_content is None:
@@ -74,7 +59,7 @@ async def main() -> None:
         directory = Path(scratch)
         server = StdioServerParameters(
             command=sys.executable,
-            args=["-m", "orchestrator_mcp", "serve", "--catalog", str(local_catalog(directory))],
+            args=["-m", "orchestrator_mcp", "serve", "--catalog", str(EXAMPLES / "catalog.json")],
             env={
                 **os.environ,
                 "ORCH_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'demo.db'}",

@@ -22,6 +22,8 @@ import difflib
 import json
 import logging
 import re
+import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +65,7 @@ class ServerEntry:
         if self.transport == "stdio":
             assert self.command is not None
             parameters = StdioServerParameters(
-                command=self.command, args=self.args, env=self.env or None, cwd=self.cwd
+                command=installed_command(self.command), args=self.args, env=self.env or None, cwd=self.cwd
             )
             return StdioDownstream(self.name, parameters)
         assert self.url is not None
@@ -77,6 +79,16 @@ class ServerEntry:
         return ServerConnection(
             self.name, self.transport, self.downstream(), connect_timeout=connect_timeout, roots=self.roots
         )
+
+
+def installed_command(command: str) -> str:
+    """A bare command name that PATH does not find but that is installed beside this interpreter (a
+    console script of this environment, such as `orchestrator-mcp-weather-example`) as its full path:
+    a client may start the orchestrator from a virtual environment that is not on PATH."""
+    if "/" in command or "\\" in command or shutil.which(command) is not None:
+        return command
+    beside = shutil.which(command, path=str(Path(sys.executable).parent))
+    return beside or command
 
 
 def load_catalog_file(path: Path) -> list[ServerEntry]:
