@@ -49,7 +49,7 @@ def ensure_background_worker(settings: Settings) -> str:
         if record is None:  # it ended this very moment; the next client starts another
             return "off (the background worker just ended)"
         warn_if_unlike(record, settings)
-        return f"background (pid {record.pid}, already running)"
+        return f"{record.mode} worker (pid {record.pid}, already running)"
     try:
         pid = start_worker(settings, lock, fd)
     except OSError as error:
@@ -63,7 +63,7 @@ def ensure_background_worker(settings: Settings) -> str:
         pid,
         lock.log,
     )
-    return f"background (pid {pid}, started)"
+    return f"background worker (pid {pid}, started)"
 
 
 def start_worker(settings: Settings, lock: WorkerLock, fd: int) -> int:

@@ -131,8 +131,8 @@ async def test_two_clients_starting_at_once_leave_one_worker(tmp_path: Path) -> 
         record = WorkerLock(database).holder()
         assert record is not None
         assert modes == [
-            f"background (pid {record.pid}, already running)",
-            f"background (pid {record.pid}, started)",
+            f"background worker (pid {record.pid}, already running)",
+            f"background worker (pid {record.pid}, started)",
         ]
         assert cli("worker", "--stop", env=server_env(database)).returncode == 0
         assert gone(record.pid)
