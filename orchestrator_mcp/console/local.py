@@ -18,7 +18,7 @@ from orchestrator_mcp.engine.runner import Runner
 from orchestrator_mcp.engine.scheduler import Engine
 from orchestrator_mcp.principal import LOCAL, Principal
 from orchestrator_mcp.server.app import catalog_connections, engine_settings
-from orchestrator_mcp.service import Orchestrator
+from orchestrator_mcp.service import Orchestrator, TaskQuotas
 from orchestrator_mcp.store.sql import SqlStore
 from orchestrator_mcp.store.tokens import TokenStore
 
@@ -41,6 +41,9 @@ async def local_service(settings: Settings) -> AsyncIterator[Orchestrator]:
         runner = Runner(store, catalog, clock, {}, events)
         engine = Engine(store, runner, clock, engine_settings(settings))  # never run: executes nothing
         tokens = TokenStore(store.database)
-        yield Orchestrator(store, catalog, engine, clock, events, settings.instance_timeout_seconds, tokens)
+        quotas = TaskQuotas(settings.max_tasks_per_principal, settings.max_definition_bytes)
+        yield Orchestrator(
+            store, catalog, engine, clock, events, settings.instance_timeout_seconds, tokens, quotas
+        )
     finally:
         await store.close()
