@@ -117,8 +117,11 @@ class StepView(View):
     started_at: Timestamp | None
     finished_at: Timestamp | None
     duration_ms: int | None
-    arguments: Any
-    result: Any = Field(description="The result; over 64 KiB it is truncated and result_uri holds it whole.")
+    arguments: Any = Field(
+        description="The rendered arguments, secrets as ***; over 64 KiB a string preview naming "
+        "orchestrator://runs/{run_id}/steps/{step_id}/arguments, which holds them whole"
+    )
+    result: Any = Field(description="The result; over 64 KiB a string preview, and result_uri holds it whole")
     result_uri: str | None
     error: str | None
     skip_reason: str | None
@@ -138,11 +141,15 @@ class RunView(View):
     finished_at: Timestamp | None
     duration_ms: int | None
     attempt: int
-    params: dict[str, Any]
+    params: dict[str, Any] | str = Field(
+        description="The run's params; over 64 KiB a string preview naming orchestrator://runs/{run_id}/params"
+    )
     steps_total: int
     steps_completed: int
     error: RunErrorView | None
-    output: Any
+    output: Any = Field(
+        description="The run's output; over 64 KiB a string preview naming orchestrator://runs/{run_id}/output"
+    )
     log_uri: str
     steps: list[StepView] | None = None
 

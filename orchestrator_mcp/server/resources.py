@@ -64,7 +64,29 @@ def register_resources(mcp: MCPServer[Orchestrator], current: Callable[[], Orche
     )
     async def step_result(run_id: str, step_id: str, ctx: Context) -> str:
         """A step's whole result, however large."""
-        value = await _guard(_service(ctx).runs.step_result(_who(ctx), run_id, step_id))
+        value = await _guard(_service(ctx).runs.step_value(_who(ctx), run_id, step_id, "result"))
+        return json.dumps(value, ensure_ascii=False, indent=2)
+
+    @mcp.resource(
+        "orchestrator://runs/{run_id}/steps/{step_id}/arguments",
+        mime_type="application/json",
+        name="step-arguments",
+    )
+    async def step_arguments(run_id: str, step_id: str, ctx: Context) -> str:
+        """A step's whole rendered arguments (secrets as ***), however large."""
+        value = await _guard(_service(ctx).runs.step_value(_who(ctx), run_id, step_id, "arguments"))
+        return json.dumps(value, ensure_ascii=False, indent=2)
+
+    @mcp.resource("orchestrator://runs/{run_id}/params", mime_type="application/json", name="run-params")
+    async def run_params(run_id: str, ctx: Context) -> str:
+        """A run's whole params, however large."""
+        value = await _guard(_service(ctx).runs.run_value(_who(ctx), run_id, "params"))
+        return json.dumps(value, ensure_ascii=False, indent=2)
+
+    @mcp.resource("orchestrator://runs/{run_id}/output", mime_type="application/json", name="run-output")
+    async def run_output(run_id: str, ctx: Context) -> str:
+        """A run's whole output, however large."""
+        value = await _guard(_service(ctx).runs.run_value(_who(ctx), run_id, "output"))
         return json.dumps(value, ensure_ascii=False, indent=2)
 
     @mcp.resource("orchestrator://tasks/{task_id}", mime_type="application/json", name="task")

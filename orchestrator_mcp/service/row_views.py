@@ -13,12 +13,10 @@ from orchestrator_mcp.domain.run import TaskStatus
 from orchestrator_mcp.domain.schedule import Schedule
 from orchestrator_mcp.domain.schedule_words import describe_schedule
 from orchestrator_mcp.lines import one_line
+from orchestrator_mcp.service.previews import FLOOR, RUN_LIMIT, VALUE_LIMIT, cut_text, limits, preview
 from orchestrator_mcp.store.tables import LogRow, RunRow, StepRow, TaskRow
 from orchestrator_mcp.timefmt import rfc3339
 from orchestrator_mcp.views import ProblemView, RunErrorView, RunView, SavedTaskView, StepView, TaskView
-
-RESULT_LIMIT = 64 * 1024
-"""A step result larger than this (as JSON) is returned cut, with the URI that reads it whole."""
 
 VIEW_CACHE_SIZE = 1024
 """How many distinct schedules and policies keep their description or defaults-filled form: tasks
@@ -64,6 +62,16 @@ def task_view(task: TaskRow) -> TaskView:
 
 
 def run_view(run: RunRow, steps: list[StepRow] | None) -> RunView:
+    """The Run, its large values cut (previews.py) so that the whole stays under 256 KiB."""
+    for limit in limits():
+        view = _run_view(run, steps, limit)
+        if limit == FLOOR or len(view.model_dump_json()) <= RUN_LIMIT:
+            break
+    return view
+
+
+def _run_view(run: RunRow, steps: list[StepRow] | None, limit: int) -> RunView:
+    uri = run_uri(run.id)
     return RunView(
         id=run.id,
         task_id=run.task_id,
@@ -76,21 +84,19 @@ def run_view(run: RunRow, steps: list[StepRow] | None) -> RunView:
         finished_at=run.finished_at,
         duration_ms=run.duration_ms,
         attempt=run.attempt,
-        params=run.params,
+        params=preview(run.params, f"{uri}/params", limit),
         steps_total=run.steps_total,
         steps_completed=run.steps_completed,
         error=RunErrorView.model_validate(run.error) if run.error else None,
-        output=run.output,
-        log_uri=f"{run_uri(run.id)}/log",
-        steps=None if steps is None else [step_view(step) for step in steps],
+        output=preview(run.output, f"{uri}/output", limit),
+        log_uri=f"{uri}/log",
+        steps=None if steps is None else [step_view(step, limit) for step in steps],
     )
 
 
-def step_view(step: StepRow) -> StepView:
-    result, uri = step.result, None
-    if step.result_size > RESULT_LIMIT:
-        uri = f"{run_uri(step.run_id)}/steps/{step.step_id}/result"
-        result = json.dumps(step.result, ensure_ascii=False)[:RESULT_LIMIT]
+def step_view(step: StepRow, limit: int = VALUE_LIMIT) -> StepView:
+    base = f"{run_uri(step.run_id)}/steps/{step.step_id}"
+    result = preview(step.result, f"{base}/result", limit, step.result_size)
     return StepView(
         step_id=step.step_id,
         uses=step.uses,
@@ -100,10 +106,10 @@ def step_view(step: StepRow) -> StepView:
         started_at=step.started_at,
         finished_at=step.finished_at,
         duration_ms=step.duration_ms,
-        arguments=step.arguments,
+        arguments=preview(step.arguments, f"{base}/arguments", limit),
         result=result,
-        result_uri=uri,
-        error=step.error,
+        result_uri=f"{base}/result" if result is not step.result else None,
+        error=cut_text(step.error, limit),
         skip_reason=step.skip_reason,
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -36,6 +36,10 @@ CANCEL_POLL_SECONDS = 0.05
 """How often `cancel_run` reads a run another process is cutting short."""
 
 Progress = Callable[[float, float, str], Awaitable[None]]
+
+
+StepValue = Literal["result", "arguments"]
+RunValue = Literal["params", "output"]
 
 
 class Runs:
@@ -213,13 +217,20 @@ class Runs:
         await self.owned(who, run_id)
         return "".join(format_log_line(row) + "\n" for row in await self.store.read_logs(run_id))
 
-    async def step_result(self, who: Principal, run_id: str, step_id: str) -> Any:
+    async def step_value(self, who: Principal, run_id: str, step_id: str, field: StepValue) -> Any:
+        """A step's whole `result` or `arguments`, however large."""
         who.require("runs:read")
         await self.owned(who, run_id)
         for step in await self.store.list_steps(run_id):
             if step.step_id == step_id:
-                return step.result
+                return step.result if field == "result" else step.arguments
         raise NotFound(f"step '{step_id}' not found in run '{run_id}'")
+
+    async def run_value(self, who: Principal, run_id: str, field: RunValue) -> Any:
+        """A run's whole `params` or `output`, however large."""
+        who.require("runs:read")
+        run = await self.owned(who, run_id)
+        return run.params if field == "params" else run.output
 
     async def visible(self, who: Principal, limit: int) -> list[RunRow]:
         """The newest runs `who` may list (none without `runs:read`): for listings and completions."""
