@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orchestrator_mcp.domain.firing import ActiveRuns, fire_key, plan_fire
+from orchestrator_mcp.domain.firing import (
+    SKIP_STRETCH,
+    ActiveRuns,
+    OpenSkip,
+    Skip,
+    extend_skip,
+    fire_key,
+    plan_fire,
+)
 from orchestrator_mcp.domain.policy import MisfirePolicy, OverlapPolicy, Policy
 from orchestrator_mcp.domain.run import RunStatus
 from orchestrator_mcp.domain.schedule import Schedule
@@ -102,3 +110,116 @@ def test_a_once_schedule_completes_after_its_fire() -> None:
     once = Schedule(kind="once", expr="2026-03-02T09:00:00Z")
     plan = plan_fire(once, T0, Policy(), T0, T0, IDLE)
     assert plan.completed and [run.status for run in plan.runs] == [RunStatus.QUEUED]
+
+
+def test_a_misfire_record_names_the_first_and_last_missed_times_and_how_many() -> None:
+    now = T0 + timedelta(minutes=10, seconds=30)
+    [skipped, run] = plan_fire(EVERY_MINUTE, T0, Policy(misfire=MisfirePolicy.RUN_ONCE), T0, now, IDLE).runs
+    assert skipped.skipped is not None and run.scheduled_for == T0 + timedelta(minutes=10)
+    assert (skipped.skipped.fires, skipped.skipped.first, skipped.skipped.last) == (
+        10,
+        T0,
+        T0 + timedelta(minutes=9),
+    )
+    assert skipped.skipped.message == (
+        "missed 10 fire times from 2026-03-02T09:00:00Z to 2026-03-02T09:09:00Z while no server was "
+        "running (misfire policy run_once, grace 86400s)"
+    )
+    assert skipped.skipped.columns()["last_scheduled_for"] == T0 + timedelta(minutes=9)
+
+
+@pytest.mark.parametrize(
+    ("policy", "now", "fires", "last"),
+    [
+        # skip: every time up to now, the last being the latest fire time before now
+        (Policy(misfire=MisfirePolicy.SKIP), T0 + timedelta(minutes=3, seconds=30), 4, timedelta(minutes=3)),
+        # every missed time older than the grace: none is run, the last missed is the latest of them
+        (
+            Policy(misfire=MisfirePolicy.RUN_ONCE, misfire_grace_seconds=10),
+            T0 + timedelta(minutes=5, seconds=30),
+            6,
+            timedelta(minutes=5),
+        ),
+        # some older than the grace, the rest run: the last missed is the one before the first run
+        (
+            Policy(misfire=MisfirePolicy.RUN_ALL, misfire_grace_seconds=150),
+            T0 + timedelta(minutes=5, seconds=30),
+            3,
+            timedelta(minutes=2),
+        ),
+        # more within the grace than run_all runs: the missed are those before the first of the 100
+        (Policy(misfire=MisfirePolicy.RUN_ALL), T0 + timedelta(hours=3), 81, timedelta(minutes=80)),
+    ],
+)
+def test_the_last_missed_time_is_the_latest_fire_time_not_run(
+    policy: Policy, now: datetime, fires: int, last: timedelta
+) -> None:
+    record = plan_fire(EVERY_MINUTE, T0, policy, T0, now, IDLE).runs[0]
+    assert record.status is RunStatus.SKIPPED and record.skipped is not None
+    assert (record.skipped.fires, record.skipped.first, record.skipped.last) == (fires, T0, T0 + last)
+
+
+def test_the_last_missed_time_of_an_irregular_schedule_is_found_far_before_now() -> None:
+    """A weekday 9:00 cron missed over a long weekend: the last missed time is Friday's."""
+    weekdays = Schedule(kind="cron", expr="0 9 * * 1-5")
+    monday = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    now = datetime(2026, 3, 8, 20, 0, tzinfo=UTC)  # Sunday evening
+    record = plan_fire(weekdays, monday, Policy(misfire=MisfirePolicy.SKIP), monday, now, IDLE).runs[0]
+    assert record.skipped is not None
+    assert (record.skipped.fires, record.skipped.last) == (5, datetime(2026, 3, 6, 9, 0, tzinfo=UTC))
+
+
+def overlap_skip(at: datetime) -> Skip:
+    [planned] = plan_fire(EVERY_SECOND, T0, Policy(), at, at, ActiveRuns(running=1)).runs
+    assert planned.skipped is not None
+    return planned.skipped
+
+
+EVERY_SECOND = Schedule(kind="interval", expr="1s")
+
+
+def test_an_overlap_skip_stands_for_one_fire_time_and_says_so() -> None:
+    skip = overlap_skip(T0)
+    assert (skip.type, skip.fires, skip.first, skip.last) == ("overlap", 1, T0, T0)
+    assert skip.message == (
+        "skipped 1 fire time at 2026-03-02T09:00:00Z: "
+        "a run of this task was still active (overlap policy skip)"
+    )
+
+
+def test_consecutive_overlap_skips_extend_the_open_record() -> None:
+    record = OpenSkip("run_s", overlap_skip(T0), recorded_at=T0)
+    for second in range(1, 12):
+        extended = extend_skip(
+            record, overlap_skip(T0 + timedelta(seconds=second)), T0 - timedelta(seconds=5)
+        )
+        assert extended is not None
+        record = OpenSkip("run_s", extended, recorded_at=T0)
+    held = record.skip
+    assert (held.fires, held.first, held.last) == (12, T0, T0 + timedelta(seconds=11))
+    assert held.message == (
+        "skipped 12 fire times from 2026-03-02T09:00:00Z to 2026-03-02T09:00:11Z: "
+        "a run of this task was still active (overlap policy skip)"
+    )
+    assert held.columns() == {
+        "skipped_fires": 12,
+        "last_scheduled_for": T0 + timedelta(seconds=11),
+        "error": {"step_id": None, "type": "overlap", "message": held.message},
+    }
+
+
+def test_a_skip_starts_a_new_record_after_a_minute_a_started_run_or_a_misfire_record() -> None:
+    open_at_t0 = OpenSkip("run_s", overlap_skip(T0), recorded_at=T0)
+    next_fire = overlap_skip(T0 + timedelta(seconds=1))
+    assert extend_skip(None, next_fire, None) is None  # nothing to extend
+    assert extend_skip(open_at_t0, next_fire, None) is not None  # no run ever started
+    assert extend_skip(open_at_t0, overlap_skip(T0 + timedelta(seconds=59)), None) is not None
+    assert extend_skip(open_at_t0, overlap_skip(T0 + SKIP_STRETCH), None) is None
+    assert extend_skip(open_at_t0, next_fire, T0) is None  # a run started when the record was made
+    assert extend_skip(open_at_t0, next_fire, T0 + timedelta(milliseconds=500)) is None
+    missed = plan_fire(
+        EVERY_SECOND, T0, Policy(misfire=MisfirePolicy.SKIP), T0, T0 + timedelta(seconds=9), IDLE
+    )
+    assert missed.runs[0].skipped is not None
+    assert extend_skip(OpenSkip("run_m", missed.runs[0].skipped, T0), next_fire, None) is None
+    assert extend_skip(open_at_t0, overlap_skip(T0), None) is None  # not after the record's last time
