@@ -21,6 +21,7 @@ from orchestrator_mcp.store.sql.dialect import (
 )
 from orchestrator_mcp.store.sql.journal import JournalMixin
 from orchestrator_mcp.store.sql.rows import chunks, fetch_one, models
+from orchestrator_mcp.store.sql.shares import fair_picks, waiting_owners
 from orchestrator_mcp.store.sql.statements import (
     ACTIVE,
     IN_CHUNK,
@@ -41,7 +42,8 @@ class QueueMixin(JournalMixin):
 
     @functools.cached_property
     def _claimable(self) -> DirectStatement:
-        """Ready queued runs, best first (`now` and `limit` bound per claim); built once."""
+        """One principal's ready queued runs, best first (`owner`, `now` and `candidates` bound per
+        claim), read in ix_runs_ready's order; built once."""
         running = RUNS.alias("running")
         busy = (
             select(running.c.id)
@@ -49,8 +51,9 @@ class QueueMixin(JournalMixin):
             .exists()
         )
         stmt = (
-            select(RUNS.c.id, RUNS.c.task_id, RUNS.c.exclusive)
-            .where(RUNS.c.status == RunStatus.QUEUED.value, RUNS.c.not_before <= bindparam("now"))
+            select(RUNS.c.id, RUNS.c.task_id, RUNS.c.exclusive, RUNS.c.queued_at)
+            .where(RUNS.c.status == RunStatus.QUEUED.value, RUNS.c.owner == bindparam("owner"))
+            .where(RUNS.c.not_before <= bindparam("now"))
             .where(or_(RUNS.c.exclusive.is_(False), ~busy))
             .order_by(*START_ORDER)
             .limit(bindparam("candidates"))
@@ -58,30 +61,28 @@ class QueueMixin(JournalMixin):
         return DirectStatement(skip_locked(self._dialect, stmt, of=RUNS))
 
     async def claim(self, now: datetime, instance_id: str, limit: int) -> Claim:
-        """Mark up to `limit` ready queued runs `running` on this instance, best first, and read their
-        tasks as stored at the claim, in the same transaction (what the engine needs to start them).
+        """Mark up to `limit` ready queued runs `running` on this instance, and read their tasks as
+        stored at the claim, in the same transaction (what the engine needs to start them).
 
         Ready: `not_before` has passed, and for an exclusive task no other run of it is running.
-        Order: `RUN_START_ORDER` (domain.queueing): priority (high first), then `scheduled_for`.
+        Which: the slots go round the principals with ready runs, fewest running first (see
+        domain.queueing.share_slots and store.sql.shares); a principal's runs go in
+        `RUN_START_ORDER`: priority (high first), then `scheduled_for`.
         """
         if limit <= 0:
             return Claim([], {})
 
         def work(conn: Connection) -> Claim:
-            candidates = self._claimable.all(conn, {"now": now, "candidates": limit * 4})
+            params = {"now": now, "candidates": limit * 4}
+            candidates = {
+                owner: self._claimable.all(conn, params | {"owner": owner}) for owner in waiting_owners(conn)
+            }
             idle: set[str] | None = None
             if self._dialect == POSTGRESQL:
-                idle = lock_idle_tasks(conn, {task_id for _, task_id, exclusive in candidates if exclusive})
-            chosen: list[str] = []
-            exclusive_started: set[str] = set()
-            for run_id, task_id, exclusive in candidates:
-                if len(chosen) >= limit or (exclusive and task_id in exclusive_started):
-                    continue
-                if exclusive and idle is not None and task_id not in idle:
-                    continue
-                chosen.append(run_id)
-                if exclusive:
-                    exclusive_started.add(task_id)
+                exclusive = {task_id for rows in candidates.values() for _, task_id, lone, _ in rows if lone}
+                idle = lock_idle_tasks(conn, exclusive)
+            ready = {owner: _startable(rows, idle) for owner, rows in candidates.items()}
+            chosen = fair_picks(conn, ready, limit)
             if not chosen:
                 return Claim([], {})
             runs = _start_runs(conn, chosen, now, instance_id)
@@ -149,6 +150,23 @@ class QueueMixin(JournalMixin):
             return len(run_ids)
 
         return await self.database.write(work, slow=True)
+
+
+def _startable(
+    candidates: list[tuple[str, str, bool, datetime]], idle: set[str] | None
+) -> list[tuple[str, datetime]]:
+    """A principal's candidates (id, task, exclusive, queued_at) that may start together, as (id,
+    queued_at), best first: one run per exclusive task, and (PostgreSQL) only of a task this claim
+    locked with no run running."""
+    startable: list[tuple[str, datetime]] = []
+    exclusive_started: set[str] = set()
+    for run_id, task_id, exclusive, queued_at in candidates:
+        if exclusive and (task_id in exclusive_started or (idle is not None and task_id not in idle)):
+            continue
+        startable.append((run_id, queued_at))
+        if exclusive:
+            exclusive_started.add(task_id)
+    return startable
 
 
 def _start_runs(conn: Connection, chosen: list[str], now: datetime, instance_id: str) -> list[RunRow]:

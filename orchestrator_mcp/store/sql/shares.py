@@ -1,0 +1,45 @@
+"""Fair shares of run slots, as the store reads them: which principals have runs queued, how many
+each has running, and which of their ready runs take the free slots (domain.queueing.share_slots).
+
+Running counts are read from the runs table, so they count every instance's runs. On SQLite a claim
+holds the write lock, so what it reads is exact. On PostgreSQL instances claim at once: each reads
+what the others have committed, so two claims in flight together may both favour the principal that
+was furthest behind (by at most the runs they start together); the next claim reads both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from orchestrator_mcp.domain.queueing import Waiting, share_slots
+from orchestrator_mcp.store.sql.statements import RUNNING_BY_OWNER, WAITING_OWNERS
+
+
+def waiting_owners(conn: Connection) -> list[str]:
+    """The principals with queued runs (ready or not), by name."""
+    return [owner for (owner,) in WAITING_OWNERS.all(conn, {})]
+
+
+def running_by_owner(conn: Connection) -> dict[str, int]:
+    """How many runs each principal has running, on every instance."""
+    return {owner: int(count) for owner, count in RUNNING_BY_OWNER.all(conn, {})}
+
+
+def fair_picks(conn: Connection, ready: Mapping[str, Sequence[tuple[str, datetime]]], free: int) -> list[str]:
+    """Which of the ready runs take `free` slots, in the order the slots are given.
+
+    `ready`: by principal, its ready runs (id, queued_at), best first. A principal alone takes its
+    best runs without a read of the running counts: they cannot change its turn.
+    """
+    waiting = {owner: runs for owner, runs in ready.items() if runs}
+    counts = running_by_owner(conn) if len(waiting) > 1 else {}
+    return share_slots(
+        [
+            Waiting(owner, [run_id for run_id, _ in runs], counts.get(owner, 0), min(at for _, at in runs))
+            for owner, runs in waiting.items()
+        ],
+        free,
+    )
