@@ -65,6 +65,11 @@ def make_version_1(conn: Connection) -> None:
         conn.execute(text(f"DROP INDEX {name}"))
     conn.execute(text("CREATE INDEX ix_runs_task ON runs (task_id, queued_at)"))
     conn.execute(text("UPDATE schema_version SET version = 1"))
+    insert_old_task(conn)
+
+
+def insert_old_task(conn: Connection) -> None:
+    """A task row written by an old version."""
     now = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)
     columns = (
         "id, owner, title, description, status, schedule, pipeline, params, policy, run_count, "
@@ -174,9 +179,8 @@ def make_version_5(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE runs DROP COLUMN skipped_fires"))
     conn.execute(text("ALTER TABLE runs DROP COLUMN last_scheduled_for"))
     conn.execute(text("UPDATE schema_version SET version = 5"))
-    make_version_1_task = "INSERT INTO tasks (id, owner, title, description, status, schedule, pipeline, params, policy, run_count, success_count, failure_count, consecutive_failures, created_at, updated_at) VALUES ('task_old', 'local', 'kept', '', 'active', '{}', '[]', '{}', '{}', 0, 0, 0, 0, :at, :at)"
+    insert_old_task(conn)
     at = datetime(2026, 1, 1, 9, tzinfo=UTC).replace(tzinfo=None)
-    conn.execute(text(make_version_1_task), {"at": at})
     runs = (
         ("run_overlap", "2026-01-01T09:00:00.000000Z", "overlap", "the previous run was still active"),
         (

@@ -12,13 +12,7 @@ from sqlalchemy import Connection, bindparam, delete, func, or_, select
 from orchestrator_mcp.domain.run import ErrorType, RunEnd, RunError, RunStatus
 from orchestrator_mcp.store.base import Claim
 from orchestrator_mcp.store.direct import DirectStatement
-from orchestrator_mcp.store.sql.dialect import (
-    POSTGRESQL,
-    lock_idle_tasks,
-    next_ready,
-    one_by_one,
-    skip_locked,
-)
+from orchestrator_mcp.store.sql.dialect import POSTGRESQL, lock_in_turn, next_ready, one_by_one
 from orchestrator_mcp.store.sql.journal import JournalMixin
 from orchestrator_mcp.store.sql.rows import chunks, fetch_one, models
 from orchestrator_mcp.store.sql.shares import fair_picks, waiting_owners
@@ -43,7 +37,8 @@ class QueueMixin(JournalMixin):
     @functools.cached_property
     def _claimable(self) -> DirectStatement:
         """One principal's ready queued runs, best first (`owner`, `now` and `candidates` bound per
-        claim), read in ix_runs_ready's order; built once."""
+        claim), read in ix_runs_ready's order; built once. Not locked: on PostgreSQL the claim locks
+        only the runs it takes (`lock_in_turn`)."""
         running = RUNS.alias("running")
         busy = (
             select(running.c.id)
@@ -58,7 +53,7 @@ class QueueMixin(JournalMixin):
             .order_by(*START_ORDER)
             .limit(bindparam("candidates"))
         )
-        return DirectStatement(skip_locked(self._dialect, stmt, of=RUNS))
+        return DirectStatement(stmt)
 
     async def claim(self, now: datetime, instance_id: str, limit: int) -> Claim:
         """Mark up to `limit` ready queued runs `running` on this instance, and read their tasks as
@@ -68,6 +63,11 @@ class QueueMixin(JournalMixin):
         Which: the slots go round the principals with ready runs, fewest running first (see
         domain.queueing.share_slots and store.sql.shares); a principal's runs go in
         `RUN_START_ORDER`: priority (high first), then `scheduled_for`.
+
+        Each waiting principal's first `4 × limit` ready runs are read and ranked in the order slots
+        would go to them. On SQLite (the write lock held) the first `limit` are taken. On PostgreSQL
+        they are locked down the ranking, skipping those another instance holds, until `limit` are
+        taken: claims in flight together go on down the same ranking instead of waiting.
         """
         if limit <= 0:
             return Claim([], {})
@@ -77,12 +77,15 @@ class QueueMixin(JournalMixin):
             candidates = {
                 owner: self._claimable.all(conn, params | {"owner": owner}) for owner in waiting_owners(conn)
             }
-            idle: set[str] | None = None
+            ready = {owner: _startable(rows) for owner, rows in candidates.items()}
+            ranking = fair_picks(conn, ready, sum(len(runs) for runs in ready.values()))
             if self._dialect == POSTGRESQL:
-                exclusive = {task_id for rows in candidates.values() for _, task_id, lone, _ in rows if lone}
-                idle = lock_idle_tasks(conn, exclusive)
-            ready = {owner: _startable(rows, idle) for owner, rows in candidates.items()}
-            chosen = fair_picks(conn, ready, limit)
+                exclusive = {
+                    run_id: task for rows in candidates.values() for run_id, task, lone, _ in rows if lone
+                }
+                chosen = lock_in_turn(conn, ranking, limit, exclusive)
+            else:
+                chosen = ranking[:limit]
             if not chosen:
                 return Claim([], {})
             runs = _start_runs(conn, chosen, now, instance_id)
@@ -152,16 +155,13 @@ class QueueMixin(JournalMixin):
         return await self.database.write(work, slow=True)
 
 
-def _startable(
-    candidates: list[tuple[str, str, bool, datetime]], idle: set[str] | None
-) -> list[tuple[str, datetime]]:
+def _startable(candidates: list[tuple[str, str, bool, datetime]]) -> list[tuple[str, datetime]]:
     """A principal's candidates (id, task, exclusive, queued_at) that may start together, as (id,
-    queued_at), best first: one run per exclusive task, and (PostgreSQL) only of a task this claim
-    locked with no run running."""
+    queued_at), best first: one run per exclusive task."""
     startable: list[tuple[str, datetime]] = []
     exclusive_started: set[str] = set()
     for run_id, task_id, exclusive, queued_at in candidates:
-        if exclusive and (task_id in exclusive_started or (idle is not None and task_id not in idle)):
+        if exclusive and task_id in exclusive_started:
             continue
         startable.append((run_id, queued_at))
         if exclusive:

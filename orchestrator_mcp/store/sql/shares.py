@@ -2,9 +2,12 @@
 each has running, and which of their ready runs take the free slots (domain.queueing.share_slots).
 
 Running counts are read from the runs table, so they count every instance's runs. On SQLite a claim
-holds the write lock, so what it reads is exact. On PostgreSQL instances claim at once: each reads
-what the others have committed, so two claims in flight together may both favour the principal that
-was furthest behind (by at most the runs they start together); the next claim reads both.
+holds the write lock: what it reads is exact, and so is the share. On PostgreSQL instances claim at
+once, each reading what the others have committed: claims in flight together rank the runs alike,
+and each takes the first of the ranking the others do not hold (store.sql.dialect.lock_in_turn), so
+together they follow one ranking. What is approximate: a claim does not see the runs another has
+started but not yet committed, so when they rank from different counts (one committed between their
+reads), a principal may get one slot more than its turn until the next claim evens it out.
 """
 
 from __future__ import annotations
