@@ -83,6 +83,8 @@ def run_view(run: RunRow, steps: list[StepRow] | None) -> RunView:
         output=run.output,
         log_uri=f"{run_uri(run.id)}/log",
         steps=None if steps is None else [step_view(step) for step in steps],
+        skipped_fires=run.skipped_fires,
+        last_scheduled_for=run.last_scheduled_for,
     )
 
 
