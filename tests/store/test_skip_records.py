@@ -180,6 +180,25 @@ async def test_a_misfire_record_carries_its_count_and_span_in_the_same_fields(st
     assert skipped.skipped_fires == 1 and skipped.error is not None and skipped.error["type"] == "overlap"
 
 
+async def test_fires_missed_in_between_end_the_stretch(store: SqlStore) -> None:
+    """The run is still active (another instance ran it) after fire times nobody claimed: the
+    missed ones are a misfire record, and the next skip is not folded into the record before them."""
+    loop = Loop(store)
+    await store.insert_task(loop.task)
+    await loop.engine.fire_due(T0)
+    await loop.start()
+    await loop.fire_until(2)
+    loop.clock.advance(20)  # fire times 3 to 22 were not claimed in time
+    await loop.engine.fire_due(loop.clock.now())
+    [before, missed, after] = await loop.skipped()
+    assert spans([before, after]) == [
+        (2, T0 + SECOND, T0 + 2 * SECOND),
+        (1, T0 + 22 * SECOND, T0 + 22 * SECOND),
+    ]
+    assert missed.error is not None and missed.error["type"] == "misfire"
+    assert spans([missed]) == [(19, T0 + 3 * SECOND, T0 + 21 * SECOND)]
+
+
 def manual_run(loop: Loop) -> RunRow:
     now = loop.clock.now()
     return new_run(loop.task, Trigger.MANUAL, now, now, Policy.model_validate(loop.task.policy), {})

@@ -74,8 +74,10 @@ class FireMixin(SqlBase):
             for task in tasks.values():
                 plan = planner(task, active.get(task.id, ActiveRuns()))
                 rows = runs_for(task, plan)
-                for planned, row in zip(plan.runs, rows, strict=True):
-                    extension = _extend_latest_skip(conn, task, planned.skipped, now)
+                for index, (planned, row) in enumerate(zip(plan.runs, rows, strict=True)):
+                    # Only a fire's first run may continue the stretch: after a misfire record the
+                    # fire times in between were missed, not skipped by the overlap policy.
+                    extension = None if index else _extend_latest_skip(conn, task, planned.skipped, now)
                     if extension is None:
                         runs.append(row)
                     else:
