@@ -14,6 +14,7 @@ Fire times that do not run are recorded as `skipped` runs, each standing for a s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,22 +85,32 @@ class OpenSkip:
     """When it was made: when its first fire time was skipped (its `queued_at`)."""
 
 
-def extend_skip(latest: OpenSkip | None, skip: Skip, last_start: datetime | None) -> Skip | None:
+def extend_skip(
+    latest: OpenSkip | None, skip: Skip, last_start: datetime | None, follows: datetime | None
+) -> Skip | None:
     """`latest` (the task's latest skipped record) extended by the newly skipped fire times `skip`,
     when they are one stretch; None when `skip` starts a record of its own.
 
-    One stretch: both are overlap skips, no run of the task started since the record was made
-    (`last_start`: the latest `started_at` of the task's runs, running or ended), the new times
-    follow the record's, and they are within `SKIP_STRETCH` of its first time.
+    One stretch: both are overlap skips; `skip` begins at `follows`, the schedule's next fire time
+    after the record's last (no fire time in between yielded a run or was missed); no run of the task
+    started since the record was made (`last_start`: the latest `started_at` of the task's runs,
+    running or ended); and the new times are within `SKIP_STRETCH` of the record's first.
     """
     if latest is None or skip.type is not ErrorType.OVERLAP or latest.skip.type is not ErrorType.OVERLAP:
         return None
-    if last_start is not None and last_start >= latest.recorded_at:
+    if skip.first != follows or (last_start is not None and last_start >= latest.recorded_at):
         return None
     held = latest.skip
-    if skip.first <= held.last or skip.last - held.first >= SKIP_STRETCH:
+    if skip.last - held.first >= SKIP_STRETCH:
         return None
     return Skip(skip.type, skip.reason, held.first, skip.last, held.fires + skip.fires)
+
+
+def may_skip(policy: Mapping[str, Any]) -> bool:
+    """Whether a task's stored policy (read as stored, unparsed) may skip a fire for overlap: the
+    fire then reads the task's latest skipped record for `ActiveRuns.latest_skip`."""
+    overlap = policy.get("overlap", OverlapPolicy.SKIP.value)
+    return overlap in (OverlapPolicy.SKIP.value, OverlapPolicy.BUFFER_ONE.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +122,21 @@ class PlannedRun:
     fire_key: str
     skipped: Skip | None = None
     """The fire times a `skipped` run stands for, and why they are not run."""
+    extends: str | None = None
+    """The id of the skipped run this one extends (`skipped` is then the whole extended stretch):
+    that run is updated, nothing is inserted."""
 
 
 @dataclass(frozen=True, slots=True)
 class ActiveRuns:
-    """How many runs of the task are queued and running when the fire time is claimed."""
+    """What the fire reads of a task's runs when it claims a fire time: how many are queued and
+    running, and, when a run is active and the task may skip (`may_skip`), its latest skipped record
+    and when a run of it last started (to extend the record: `extend_skip`)."""
 
     queued: int = 0
     running: int = 0
+    latest_skip: OpenSkip | None = None
+    last_start: datetime | None = None
 
     @property
     def any(self) -> bool:
@@ -155,12 +173,19 @@ def plan_fire(
     """Decide what the due fire time `due` (<= now) of a task yields."""
     if now - due <= LATE_TOLERANCE:
         plan = FirePlan(next_run_at=next_fire_time(schedule, due, anchor), policy=policy)
-        plan.runs.append(_overlap(policy.overlap, due, active, plan))
+        plan.runs.append(_overlap(schedule, anchor, policy.overlap, due, active, plan))
         return plan
     return _misfire(schedule, anchor, policy, due, now, active)
 
 
-def _overlap(overlap: OverlapPolicy, moment: datetime, active: ActiveRuns, plan: FirePlan) -> PlannedRun:
+def _overlap(
+    schedule: Schedule,
+    anchor: datetime,
+    overlap: OverlapPolicy,
+    moment: datetime,
+    active: ActiveRuns,
+    plan: FirePlan,
+) -> PlannedRun:
     key = fire_key(moment)
     if not active.any or overlap in (OverlapPolicy.ALLOW, OverlapPolicy.BUFFER_ALL):
         return PlannedRun(moment, RunStatus.QUEUED, key)
@@ -174,7 +199,14 @@ def _overlap(overlap: OverlapPolicy, moment: datetime, active: ActiveRuns, plan:
         if overlap is OverlapPolicy.BUFFER_ONE
         else "a run of this task was still active (overlap policy skip)"
     )
-    return PlannedRun(moment, RunStatus.SKIPPED, key, Skip(ErrorType.OVERLAP, reason, moment, moment))
+    skip = Skip(ErrorType.OVERLAP, reason, moment, moment)
+    latest = active.latest_skip
+    if latest is not None:
+        follows = next_fire_time(schedule, latest.skip.last, anchor)
+        extended = extend_skip(latest, skip, active.last_start, follows)
+        if extended is not None:
+            return PlannedRun(moment, RunStatus.SKIPPED, key, extended, extends=latest.run_id)
+    return PlannedRun(moment, RunStatus.SKIPPED, key, skip)
 
 
 def _misfire(
@@ -192,7 +224,7 @@ def _misfire(
         # Catch-up runs are queued one after another, whatever the overlap policy.
         plan.runs.extend(PlannedRun(moment, RunStatus.QUEUED, fire_key(moment)) for moment in to_run)
     elif to_run:
-        plan.runs.append(_overlap(policy.overlap, to_run[0], active, plan))
+        plan.runs.append(_overlap(schedule, anchor, policy.overlap, to_run[0], active, plan))
     missed = total - len(to_run)
     if missed > 0:
         # The missed times are the earliest ones: those before the first that runs.

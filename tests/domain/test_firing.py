@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from orchestrator_mcp.domain.firing import (
     Skip,
     extend_skip,
     fire_key,
+    may_skip,
     plan_fire,
 )
 from orchestrator_mcp.domain.policy import MisfirePolicy, OverlapPolicy, Policy
@@ -188,13 +190,19 @@ def test_an_overlap_skip_stands_for_one_fire_time_and_says_so() -> None:
 
 
 def test_consecutive_overlap_skips_extend_the_open_record() -> None:
-    record = OpenSkip("run_s", overlap_skip(T0), recorded_at=T0)
+    """The planner, given the task's latest skipped record, plans its extension at each fire."""
+    busy = ActiveRuns(running=1, last_start=T0 - timedelta(seconds=5))
+    [first] = plan_fire(EVERY_SECOND, T0, Policy(), T0, T0, busy).runs
+    assert first.skipped is not None and first.extends is None  # no record yet: a new one
+    record = OpenSkip("run_s", first.skipped, recorded_at=T0)
     for second in range(1, 12):
-        extended = extend_skip(
-            record, overlap_skip(T0 + timedelta(seconds=second)), T0 - timedelta(seconds=5)
-        )
-        assert extended is not None
-        record = OpenSkip("run_s", extended, recorded_at=T0)
+        moment = T0 + timedelta(seconds=second)
+        [planned] = plan_fire(
+            EVERY_SECOND, T0, Policy(), moment, moment, replace(busy, latest_skip=record)
+        ).runs
+        assert planned.status is RunStatus.SKIPPED and planned.extends == "run_s"
+        assert planned.skipped is not None
+        record = OpenSkip("run_s", planned.skipped, recorded_at=T0)
     held = record.skip
     assert (held.fires, held.first, held.last) == (12, T0, T0 + timedelta(seconds=11))
     assert held.message == (
@@ -208,18 +216,38 @@ def test_consecutive_overlap_skips_extend_the_open_record() -> None:
     }
 
 
-def test_a_skip_starts_a_new_record_after_a_minute_a_started_run_or_a_misfire_record() -> None:
+def test_a_skip_starts_a_new_record_after_a_minute_a_gap_a_started_run_or_a_misfire_record() -> None:
     open_at_t0 = OpenSkip("run_s", overlap_skip(T0), recorded_at=T0)
-    next_fire = overlap_skip(T0 + timedelta(seconds=1))
-    assert extend_skip(None, next_fire, None) is None  # nothing to extend
-    assert extend_skip(open_at_t0, next_fire, None) is not None  # no run ever started
-    assert extend_skip(open_at_t0, overlap_skip(T0 + timedelta(seconds=59)), None) is not None
-    assert extend_skip(open_at_t0, overlap_skip(T0 + SKIP_STRETCH), None) is None
-    assert extend_skip(open_at_t0, next_fire, T0) is None  # a run started when the record was made
-    assert extend_skip(open_at_t0, next_fire, T0 + timedelta(milliseconds=500)) is None
+    one, two = T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)
+    assert extend_skip(None, overlap_skip(one), None, one) is None  # nothing to extend
+    assert extend_skip(open_at_t0, overlap_skip(one), None, one) is not None  # no run ever started
+    long = OpenSkip("run_s", replace(overlap_skip(T0), last=T0 + timedelta(seconds=58), fires=59), T0)
+    at_59, at_60 = T0 + timedelta(seconds=59), T0 + SKIP_STRETCH
+    assert extend_skip(long, overlap_skip(at_59), None, at_59) is not None
+    assert (
+        extend_skip(replace(long, skip=replace(long.skip, last=at_59)), overlap_skip(at_60), None, at_60)
+        is None
+    )
+    # The fire time after the record's last (1 s) yielded a run, or was missed: not consecutive.
+    assert extend_skip(open_at_t0, overlap_skip(two), None, one) is None
+    assert extend_skip(open_at_t0, overlap_skip(one), T0, one) is None  # a run started as it was made
+    assert extend_skip(open_at_t0, overlap_skip(one), T0 + timedelta(milliseconds=500), one) is None
     missed = plan_fire(
         EVERY_SECOND, T0, Policy(misfire=MisfirePolicy.SKIP), T0, T0 + timedelta(seconds=9), IDLE
     )
     assert missed.runs[0].skipped is not None
-    assert extend_skip(OpenSkip("run_m", missed.runs[0].skipped, T0), next_fire, None) is None
-    assert extend_skip(open_at_t0, overlap_skip(T0), None) is None  # not after the record's last time
+    assert extend_skip(OpenSkip("run_m", missed.runs[0].skipped, T0), overlap_skip(one), None, one) is None
+
+
+def test_a_planned_skip_after_a_fire_that_queued_a_run_starts_a_new_record() -> None:
+    """At 1 s nothing was active and a run was queued (it never started); at 2 s the fire is skipped."""
+    record = OpenSkip("run_s", overlap_skip(T0), recorded_at=T0)
+    two = T0 + timedelta(seconds=2)
+    [planned] = plan_fire(EVERY_SECOND, T0, Policy(), two, two, ActiveRuns(queued=1, latest_skip=record)).runs
+    assert planned.status is RunStatus.SKIPPED and planned.extends is None
+    assert planned.skipped is not None and (planned.skipped.fires, planned.skipped.first) == (1, two)
+
+
+def test_only_tasks_that_may_skip_read_their_latest_record() -> None:
+    assert may_skip({}) and may_skip({"overlap": "skip"}) and may_skip({"overlap": "buffer_one"})
+    assert not any(may_skip({"overlap": kind}) for kind in ("allow", "buffer_all", "cancel_other"))

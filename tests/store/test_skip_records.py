@@ -151,6 +151,23 @@ async def test_a_run_that_started_and_ended_between_two_skipped_fires_ends_the_s
     ]
 
 
+async def test_a_fire_that_queued_a_run_in_between_ends_the_stretch(store: SqlStore) -> None:
+    """The run queued at 2 s never started (its process died, say): the fires skipped at 1 s and at
+    3 s are not consecutive, and a record standing for both would seem to hold 2 s too."""
+    loop = Loop(store)
+    await store.insert_task(loop.task)
+    await loop.engine.fire_due(T0)
+    first = await loop.start()
+    await loop.fire_until(1)
+    loop.clock.advance(0.5)
+    await loop.end(first)
+    await loop.fire_until(3)  # 2 s: nothing active, a run is queued; 3 s: it is, the fire skipped
+    assert spans(await loop.skipped()) == [
+        (1, T0 + SECOND, T0 + SECOND),
+        (1, T0 + 3 * SECOND, T0 + 3 * SECOND),
+    ]
+
+
 async def test_buffer_one_skips_coalesce_while_the_buffered_run_waits(store: SqlStore) -> None:
     loop = Loop(store, {"overlap": "buffer_one"})
     await store.insert_task(loop.task)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from orchestrator_mcp.domain.firing import ActiveRuns, OpenSkip, Skip, extend_skip
+from orchestrator_mcp.domain.firing import ActiveRuns, OpenSkip, Skip, may_skip
 from orchestrator_mcp.domain.queueing import sort_in_start_order
 from orchestrator_mcp.domain.run import ErrorType, RunStatus, TaskStatus
 from orchestrator_mcp.domain.task_state import status_after_fire
@@ -51,8 +52,8 @@ class FireMixin(SqlBase):
 
         A fire time yields its run rows and moves the task's `next_run_at` in the same commit, and
         runs are unique on (task, fire key): however many processes race here, one wins each fire.
-        A fire skipped by the overlap policy that continues the task's open skipped record extends
-        it (one UPDATE) instead of inserting a row (see `_extend_latest_skip`).
+        A fire skipped by the overlap policy that continues the task's latest skipped record extends
+        it (one UPDATE) instead of inserting a row (see `_with_latest_skip`).
 
         With `slots`, up to `slots.free` fire times are claimed if that is more, and when they are
         every one due (none left for a later transaction to weigh against them), the runs a claim
@@ -68,20 +69,21 @@ class FireMixin(SqlBase):
             whole = len(due) <= batch
             tasks = {task.id: task for task in due[:batch]}
             active = active_runs(conn, list(tasks))
+            for task in tasks.values():
+                if task.id in active and may_skip(task.policy):
+                    active[task.id] = _with_latest_skip(conn, task, active[task.id])
             runs: list[dict[str, Any]] = []
             extended: list[dict[str, Any]] = []
             moves: list[dict[str, Any]] = []
             for task in tasks.values():
                 plan = planner(task, active.get(task.id, ActiveRuns()))
                 rows = runs_for(task, plan)
-                for index, (planned, row) in enumerate(zip(plan.runs, rows, strict=True)):
-                    # Only a fire's first run may continue the stretch: after a misfire record the
-                    # fire times in between were missed, not skipped by the overlap policy.
-                    extension = None if index else _extend_latest_skip(conn, task, planned.skipped, now)
-                    if extension is None:
+                for planned, row in zip(plan.runs, rows, strict=True):
+                    if planned.extends is None or planned.skipped is None:
                         runs.append(row)
-                    else:
-                        extended.append(extension)
+                    else:  # one UPDATE of the record it extends, instead of a row per skipped fire
+                        values = planned.skipped.columns() | {"finished_at": now}
+                        extended.append(run_params(planned.extends, values))
                 if plan.cancel_active:
                     self._cancel_active(conn, task.id, now, exclude={row["id"] for row in rows})
                 status = status_after_fire(TaskStatus(task.status), plan)
@@ -196,34 +198,26 @@ def _start_at_fire(
 
 
 SKIP_EXTENSION = ("error", "finished_at", "last_scheduled_for", "skipped_fires")
-"""The columns a fire sets on a skipped record it extends (see `_extend_latest_skip`)."""
+"""The columns a fire sets on a skipped record it extends (`PlannedRun.extends`)."""
 
 
-def _extend_latest_skip(
-    conn: Connection, task: TaskRow, skip: Skip | None, now: datetime
-) -> dict[str, Any] | None:
-    """When the fire times `skip` (an overlap skip) continue the task's latest skipped record
-    (domain.firing.extend_skip), the parameters of the one UPDATE that extends it; else None, and
-    the skipped run is inserted as a record of its own.
+def _with_latest_skip(conn: Connection, task: TaskRow, active: ActiveRuns) -> ActiveRuns:
+    """`active` with the task's latest skipped record and when a run of it last started: what the
+    planner needs to extend the record rather than add one (domain.firing.extend_skip).
 
     The fire holds its task (the row lock of PostgreSQL's fire, SQLite's write lock), so no other
-    fire of the task reads or extends the record meanwhile. "No run started since the record was
-    made" is read from the task's running runs and its `last_run_at` (the start of its latest ended
-    run: runs of an exclusive task, the only ones skipped, end in the order they start)."""
-    if skip is None or skip.type is not ErrorType.OVERLAP:
-        return None
+    fire of the task reads or extends the record meanwhile. The last start is the latest of the task's
+    running runs and its `last_run_at` (the start of its latest ended run: the runs of a task that
+    may skip are exclusive, so they end in the order they start)."""
     found = LATEST_SKIP.first(conn, {"task": task.id})
     if found is None:
-        return None
+        return active
     run_id, first, last, fires, recorded_at, error, running_since = found
-    # Only an overlap record is extended; any other (a misfire's) ends the stretch.
+    # Only an overlap record is extended; another (a misfire's) ends the stretch.
     kind = ErrorType.OVERLAP if (error or {}).get("type") == ErrorType.OVERLAP.value else ErrorType.MISFIRE
     latest = OpenSkip(run_id, Skip(kind, "", first, last or first, fires or 1), recorded_at)
     starts = [moment for moment in (aware(running_since), task.last_run_at) if moment is not None]
-    extended = extend_skip(latest, skip, max(starts, default=None))
-    if extended is None:
-        return None
-    return run_params(run_id, extended.columns() | {"finished_at": now})
+    return replace(active, latest_skip=latest, last_start=max(starts, default=None))
 
 
 def ready_run_waits(conn: Connection, now: datetime) -> bool:
