@@ -51,15 +51,17 @@ class Waiting:
     running: int
     """How many of its runs are running now, on every instance."""
     since: datetime
-    """When the earliest of these runs was queued (how long the principal has waited)."""
+    """When its best ready run (the one it would start) was queued: how long its turn has waited."""
 
 
 def share_slots(waiting: Iterable[Waiting], free: int) -> list[str]:
     """The runs to start in `free` slots, in the order the slots are given.
 
     Each slot goes to the principal with the fewest runs running (counting the slots given so far),
-    ties to the one that has waited longest, then by name; it takes that principal's best run. So
-    slots go round robin across principals with runs waiting, and a principal alone takes them all.
+    ties to the one whose next run has waited longest (first come, first served: with runs too short
+    to be running at the next claim, counts tie and this alternates them), then by name; it takes that
+    principal's best run. So slots go round robin across principals with runs waiting, and a
+    principal alone takes them all.
     """
     # (running, since, owner) orders the turns; owners are unique, so the rest is never compared.
     turns = [(each.running, each.since, each.owner, 0, each) for each in waiting if each.runs]

@@ -94,7 +94,9 @@ async def test_a_principals_own_runs_go_by_priority_then_fire_time(store: SqlSto
     late_high = await queue(store, high, 2, NOW)
     others = await queue(store, await task_of(store, "bob"), 2, NOW - timedelta(minutes=1))
     claimed = [run.id for run in (await store.claim(NOW, "inst_1", 5)).runs]
-    assert claimed == [late_high[0].id, others[0].id, late_high[1].id, others[1].id, early_low.id]
+    # Between the principals, bob's next run has waited longer than alice's (her high priority one),
+    # so bob goes first; alice's own runs go high priority first, however long her low one waited.
+    assert claimed == [others[0].id, late_high[0].id, others[1].id, late_high[1].id, early_low.id]
 
 
 async def test_running_runs_of_every_instance_count_toward_a_principals_share(store: SqlStore) -> None:

@@ -187,10 +187,11 @@ def _start_at_fire(
 
     chosen = [row for row in ready if may_start(row)]
     sort_in_start_order(chosen)
-    by_owner: dict[str, list[tuple[str, datetime]]] = {}
+    by_owner: dict[str, list[str]] = {}
     for row in chosen:
-        by_owner.setdefault(row["owner"], []).append((row["id"], row["queued_at"]))
-    picked = set(fair_picks(conn, by_owner, slots.free))
+        by_owner.setdefault(row["owner"], []).append(row["id"])
+    queued_at = {row["id"]: row["queued_at"] for row in chosen}
+    picked = set(fair_picks(conn, by_owner, slots.free, queued_at.__getitem__))
     starting = [row for row in chosen if row["id"] in picked]
     for row in starting:
         row.update(status=RunStatus.RUNNING.value, started_at=now, instance_id=slots.instance_id)

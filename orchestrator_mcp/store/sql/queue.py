@@ -15,7 +15,7 @@ from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.sql.dialect import POSTGRESQL, lock_in_turn, next_ready, one_by_one
 from orchestrator_mcp.store.sql.journal import JournalMixin
 from orchestrator_mcp.store.sql.rows import chunks, fetch_one, models
-from orchestrator_mcp.store.sql.shares import fair_picks, waiting_owners
+from orchestrator_mcp.store.sql.shares import fair_picks, queued_at, waiting_owners
 from orchestrator_mcp.store.sql.statements import (
     ACTIVE,
     IN_CHUNK,
@@ -46,7 +46,7 @@ class QueueMixin(JournalMixin):
             .exists()
         )
         stmt = (
-            select(RUNS.c.id, RUNS.c.task_id, RUNS.c.exclusive, RUNS.c.queued_at)
+            select(RUNS.c.id, RUNS.c.task_id, RUNS.c.exclusive)
             .where(RUNS.c.status == RunStatus.QUEUED.value, RUNS.c.owner == bindparam("owner"))
             .where(RUNS.c.not_before <= bindparam("now"))
             .where(or_(RUNS.c.exclusive.is_(False), ~busy))
@@ -78,14 +78,14 @@ class QueueMixin(JournalMixin):
                 owner: self._claimable.all(conn, params | {"owner": owner}) for owner in waiting_owners(conn)
             }
             ready = {owner: _startable(rows) for owner, rows in candidates.items()}
-            ranking = fair_picks(conn, ready, sum(len(runs) for runs in ready.values()))
             if self._dialect == POSTGRESQL:
+                ranking = fair_picks(conn, ready, sum(map(len, ready.values())), queued_at(conn))
                 exclusive = {
-                    run_id: task for rows in candidates.values() for run_id, task, lone, _ in rows if lone
+                    run_id: task for rows in candidates.values() for run_id, task, lone in rows if lone
                 }
                 chosen = lock_in_turn(conn, ranking, limit, exclusive)
             else:
-                chosen = ranking[:limit]
+                chosen = fair_picks(conn, ready, limit, queued_at(conn))
             if not chosen:
                 return Claim([], {})
             runs = _start_runs(conn, chosen, now, instance_id)
@@ -155,15 +155,15 @@ class QueueMixin(JournalMixin):
         return await self.database.write(work, slow=True)
 
 
-def _startable(candidates: list[tuple[str, str, bool, datetime]]) -> list[tuple[str, datetime]]:
-    """A principal's candidates (id, task, exclusive, queued_at) that may start together, as (id,
-    queued_at), best first: one run per exclusive task."""
-    startable: list[tuple[str, datetime]] = []
+def _startable(candidates: list[tuple[str, str, bool]]) -> list[str]:
+    """The ids of a principal's candidates (id, task, exclusive) that may start together, best first:
+    one run per exclusive task."""
+    startable: list[str] = []
     exclusive_started: set[str] = set()
-    for run_id, task_id, exclusive, queued_at in candidates:
+    for run_id, task_id, exclusive in candidates:
         if exclusive and task_id in exclusive_started:
             continue
-        startable.append((run_id, queued_at))
+        startable.append(run_id)
         if exclusive:
             exclusive_started.add(task_id)
     return startable

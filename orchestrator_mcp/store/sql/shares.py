@@ -12,13 +12,13 @@ reads), a principal may get one slot more than its turn until the next claim eve
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection
 
 from orchestrator_mcp.domain.queueing import Waiting, share_slots
-from orchestrator_mcp.store.sql.statements import RUNNING_BY_OWNER, WAITING_OWNERS
+from orchestrator_mcp.store.sql.statements import QUEUED_AT, RUNNING_BY_OWNER, WAITING_OWNERS
 
 
 def waiting_owners(conn: Connection) -> list[str]:
@@ -31,18 +31,33 @@ def running_by_owner(conn: Connection) -> dict[str, int]:
     return {owner: int(count) for owner, count in RUNNING_BY_OWNER.all(conn, {})}
 
 
-def fair_picks(conn: Connection, ready: Mapping[str, Sequence[tuple[str, datetime]]], free: int) -> list[str]:
+def fair_picks(
+    conn: Connection, ready: Mapping[str, Sequence[str]], free: int, queued_at: Callable[[str], datetime]
+) -> list[str]:
     """Which of the ready runs take `free` slots, in the order the slots are given.
 
-    `ready`: by principal, its ready runs (id, queued_at), best first. A principal alone takes its
-    best runs without a read of the running counts: they cannot change its turn.
+    `ready`: by principal, the ids of its ready runs, best first; `queued_at` gives when a run was
+    queued (read for each principal's best run only). A principal alone takes its best runs without
+    a read of the running counts: they cannot change its turn.
     """
     waiting = {owner: runs for owner, runs in ready.items() if runs}
-    counts = running_by_owner(conn) if len(waiting) > 1 else {}
+    if len(waiting) == 1:
+        [runs] = waiting.values()
+        return list(runs[:free])
+    counts = running_by_owner(conn)
     return share_slots(
-        [
-            Waiting(owner, [run_id for run_id, _ in runs], counts.get(owner, 0), min(at for _, at in runs))
-            for owner, runs in waiting.items()
-        ],
+        [Waiting(owner, runs, counts.get(owner, 0), queued_at(runs[0])) for owner, runs in waiting.items()],
         free,
     )
+
+
+def queued_at(conn: Connection) -> Callable[[str], datetime]:
+    """When a stored run was queued, read by id (for `fair_picks`)."""
+
+    def read(run_id: str) -> datetime:
+        found = QUEUED_AT.first(conn, {"id": run_id})
+        assert found is not None, run_id  # a candidate of this transaction
+        moment: datetime = found[0]
+        return moment
+
+    return read

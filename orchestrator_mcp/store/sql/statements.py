@@ -129,6 +129,7 @@ than a read of the whole queue: a recursive query stepping from one owner to the
 TASKS_BY_ID = select(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
 TASK_BY_ID = DirectStatement(select(TASKS).where(TASKS.c.id == bindparam("id")))
 RUN_BY_ID = DirectStatement(select(RUNS).where(RUNS.c.id == bindparam("id")))
+QUEUED_AT = DirectStatement(select(RUNS.c.queued_at).where(RUNS.c.id == bindparam("id")))
 STEPS_OF_RUN = DirectStatement(
     select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(STEPS.c.seq)
 )
