@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import fire, instances, latency, overhead, scale, throughput
+from bench import fairness, fire, instances, latency, overhead, scale, throughput
 
 BENCHES: dict[str, Callable[[bool], Awaitable[dict[str, Any]]]] = {
     "fire": fire.run,
@@ -24,6 +24,7 @@ BENCHES: dict[str, Callable[[bool], Awaitable[dict[str, Any]]]] = {
     "latency": latency.run,
     "overhead": overhead.run,
     "instances": instances.run,
+    "fairness": fairness.run,
 }
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -289,6 +290,15 @@ ROWS: list[Row] = [
         "",
         None,
     ),
+    (
+        "fairness",
+        "7 run_now start behind a priority-5 flood p50",
+        "start_latency.p50_ms",
+        " ms",
+        "<= 1 nap (1,000 ms)",
+        _lt(1000),
+    ),
+    ("fairness", "7 run_now start behind a priority-5 flood max", "start_latency.max_ms", " ms", "", None),
 ]
 
 

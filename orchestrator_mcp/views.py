@@ -152,6 +152,14 @@ class RunView(View):
     )
     log_uri: str
     steps: list[StepView] | None = None
+    skipped_fires: int | None = Field(
+        None,
+        description="A skipped run: how many fire times it stands for (1 or more), from scheduled_for "
+        "to last_scheduled_for; null for any other run.",
+    )
+    last_scheduled_for: Timestamp | None = Field(
+        None, description="A skipped run: the last fire time it stands for; null for any other run."
+    )
 
 
 class TaskList(View):

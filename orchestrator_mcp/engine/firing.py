@@ -116,7 +116,7 @@ class Firing:
             if jitter:
                 fields["not_before"] = apply_jitter(planned.scheduled_for, jitter, self._rng)
             if planned.skipped is not None:
-                fields |= RunEnd(planned.status, now, planned.skipped).columns()
+                fields |= RunEnd(planned.status, now).columns() | planned.skipped.columns()
             rows.append(
                 run_values(task, Trigger.SCHEDULE, planned.scheduled_for, now, policy, task.params, **fields)
             )

@@ -91,6 +91,8 @@ def _run_view(run: RunRow, steps: list[StepRow] | None, limit: int) -> RunView:
         output=preview(run.output, f"{uri}/output", limit),
         log_uri=f"{uri}/log",
         steps=None if steps is None else [step_view(step, limit) for step in steps],
+        skipped_fires=run.skipped_fires,
+        last_scheduled_for=run.last_scheduled_for,
     )
 
 

@@ -36,7 +36,8 @@ from orchestrator_mcp.store.tables import (
 FirePlanner = Callable[[TaskRow, ActiveRuns], FirePlan]
 """Given a due task and its active runs, decide the fire (pure; see domain.firing)."""
 RunFactory = Callable[[TaskRow, FirePlan], list[dict[str, Any]]]
-"""Turn a plan into run rows to insert."""
+"""Turn a plan into run rows to insert: one row per planned run, in the plan's order (a skipped one
+that extends the task's open skipped record is not inserted)."""
 
 
 QUOTA_STATUSES = ("active", "paused")
@@ -218,8 +219,9 @@ class RunQueue(Protocol):
         ...
 
     async def claim(self, now: datetime, instance_id: str, limit: int) -> Claim:
-        """Mark up to `limit` ready queued runs running on this instance, in start order (see
-        domain.queueing), with their tasks as stored at the claim, in one transaction.
+        """Mark up to `limit` ready queued runs running on this instance, with their tasks as stored
+        at the claim, in one transaction. The slots are shared fairly across principals, each
+        principal's runs in start order (see domain.queueing).
 
         Ready: `not_before` has passed, and of an exclusive task no other run is running.
         """

@@ -10,15 +10,17 @@ connection.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, event, exc, select, text
+from sqlalchemy import Connection, Engine, event, exc, inspect, select, text, update
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.engine.url import make_url
@@ -311,6 +313,36 @@ def _v5_finished_index(conn: Connection) -> None:
     _create_run_indexes(conn, "ix_runs_finished")
 
 
+def _v6_skip_records_and_fair_claims(conn: Connection) -> None:
+    """Skipped runs that stand for several fire times (`skipped_fires`, `last_scheduled_for`); the
+    claim's index by principal (fair shares) and a task's runs by status (a fire's overlap check read
+    every run of the task).
+
+    A skipped run stored before stands for one fire time, except a misfire record, whose count and
+    the moment it was made are read back from its message ("missed N fire times between A and B":
+    B is when the misfire was noticed, at or after the last missed time)."""
+    runs = RunRow.__table__  # type: ignore[attr-defined]
+    present = {column["name"] for column in inspect(conn).get_columns("runs")}
+    for name in ("skipped_fires", "last_scheduled_for"):
+        if name not in present:
+            kind = runs.c[name].type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {kind}"))
+    skipped = runs.c.status == "skipped"
+    conn.execute(update(runs).where(skipped).values(skipped_fires=1, last_scheduled_for=runs.c.scheduled_for))
+    missed = select(runs.c.id, runs.c.error).where(skipped, runs.c.fire_key.like("missed:%"))
+    for run_id, error in conn.execute(missed).all():
+        found = _OLD_MISSED.search(str((error or {}).get("message", "")))
+        if found:
+            until = datetime.fromisoformat(found[2].replace("Z", "+00:00"))
+            values = {"skipped_fires": int(found[1]), "last_scheduled_for": until}
+            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+    conn.execute(text("DROP INDEX IF EXISTS ix_runs_ready"))
+    _create_run_indexes(conn, "ix_runs_ready", "ix_runs_task_status")
+
+
+_OLD_MISSED = re.compile(r"missed (\d+) fire times? between \S+ and (\S+)")
+
+
 def _create_run_indexes(conn: Connection, *names: str) -> None:
     for index in RunRow.__table__.indexes:  # type: ignore[attr-defined]
         if index.name in names:
@@ -322,6 +354,7 @@ UPGRADES: dict[int, Callable[[Connection], None]] = {
     3: _v3_tokens,
     4: _v4_queue_indexes,
     5: _v5_finished_index,
+    6: _v6_skip_records_and_fair_claims,
 }
 """version -> the step that upgrades a database from version-1 to it. Tables added in a later version
 are made by create_all; a step here alters what already exists (an index, a column, a backfill)."""

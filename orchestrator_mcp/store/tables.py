@@ -13,7 +13,7 @@ from sqlmodel import Field, SQLModel
 
 from orchestrator_mcp.domain.queueing import RUN_START_ORDER
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -133,13 +133,18 @@ class RunRow(SQLModel, table=True):
     __tablename__ = "runs"
     __table_args__ = (
         UniqueConstraint("task_id", "fire_key", name="uq_runs_fire"),
-        # In the claim's order (domain.queueing: priority high first, then fire time, then id), so a
-        # claim reads the first ready runs instead of sorting every queued one.
+        # A principal's runs in the claim's order (domain.queueing: priority high first, then fire
+        # time, then id), so a claim reads each principal's first ready runs instead of sorting every
+        # queued one; by (status, owner) it also lists the principals with runs queued or running.
         Index(
             "ix_runs_ready",
             "status",
+            "owner",
             *(text(f"{name} DESC") if descending else name for name, descending in RUN_START_ORDER),
         ),
+        # A task's runs by status: its active runs when it fires (counted from the index alone), its
+        # latest skipped record, whether it has a run running (an exclusive task's claim).
+        Index("ix_runs_task_status", "task_id", "status", "scheduled_for"),
         # The earliest `not_before` of the queue (when the engine must look again) without a scan of
         # every queued run; partial, so the claim (status bound as a parameter) never prefers it.
         Index(
@@ -178,6 +183,9 @@ class RunRow(SQLModel, table=True):
     output: Any = _json()
     instance_id: str | None = Field(default=None, index=True)
     cancel_requested: bool = False
+    skipped_fires: int | None = None
+    """A `skipped` run: how many fire times it stands for (`scheduled_for` to `last_scheduled_for`)."""
+    last_scheduled_for: datetime | None = _time()
 
 
 class StepRow(SQLModel, table=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from mcp_types import TextResourceContents
 
 from orchestrator_mcp.clock import ManualClock
 from orchestrator_mcp.config import Settings
@@ -136,6 +138,53 @@ async def test_a_fire_while_the_previous_run_is_active_is_skipped(
     runs = await wait_until(timed_client, task["id"], ended(2))
     assert [run["status"] for run in runs] == ["succeeded", "skipped"]
     assert "overlap policy skip" in runs[1]["error"]["message"]
+
+
+def one_record_of(fires: int) -> Callable[[list[dict[str, Any]]], bool]:
+    """One skipped run, standing for `fires` fire times."""
+    return lambda runs: [run["skipped_fires"] for run in runs if run["status"] == "skipped"] == [fires]
+
+
+async def test_skipped_fires_are_one_run_whose_fields_say_how_many_in_every_view(
+    timed_client: Client, clock: ManualClock
+) -> None:
+    task = await schedule(
+        timed_client,
+        [{"id": "slow", "uses": "core.sleep", "with": {"seconds": 45}}],
+        schedule={"kind": "interval", "expr": "10s"},
+    )
+    first = START + timedelta(seconds=10)
+    clock.advance(10)
+    await clock.sleeper_at(first + timedelta(seconds=45))  # the run naps past the next fires
+    for skipped in (1, 2, 3):
+        clock.advance(10)
+        await wait_until(timed_client, task["id"], one_record_of(skipped))
+    listed = (await call_ok(timed_client, "list_runs", {"task_id": task["id"]}))["runs"]
+    running, record = sorted(listed, key=lambda run: run["scheduled_for"])
+    assert (running["status"], running["skipped_fires"], running["last_scheduled_for"]) == (
+        "running",
+        None,
+        None,
+    )
+    assert (record["skipped_fires"], record["scheduled_for"], record["last_scheduled_for"]) == (
+        3,
+        "2026-03-02T08:59:50Z",
+        "2026-03-02T09:00:10Z",
+    )
+    assert record["error"]["message"] == (
+        "skipped 3 fire times from 2026-03-02T08:59:50Z to 2026-03-02T09:00:10Z: "
+        "a run of this task was still active (overlap policy skip)"
+    )
+    fetched = await call_ok(timed_client, "get_run", {"run_id": record["id"]})
+    assert fetched == record | {"steps": []}
+    [content] = (await timed_client.read_resource(f"orchestrator://runs/{record['id']}")).contents
+    assert isinstance(content, TextResourceContents)
+    assert json.loads(content.text) == fetched
+    clock.advance(10)  # one more fire is skipped, then the nap ends before the next: nothing is left running
+    await wait_until(timed_client, task["id"], one_record_of(4))
+    clock.advance(5)
+    runs = await wait_until(timed_client, task["id"], final)
+    assert [(run["status"], run["skipped_fires"]) for run in runs] == [("succeeded", None), ("skipped", 4)]
 
 
 async def test_buffer_one_keeps_one_waiting_run(timed_client: Client, clock: ManualClock) -> None:

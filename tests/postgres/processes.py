@@ -67,18 +67,22 @@ async def listeners(url: str) -> int:
 
 
 async def check_fire_times(url: str, step: timedelta, since: datetime | None = None) -> FireCheck:
-    """Fire times (from `since`, when given) by `schedule` runs; lateness = start minus fire time."""
+    """Fire times (from `since`, when given) by `schedule` runs, and by skipped ones for each of the
+    `skipped_fires` times, `step` apart, they stand for; lateness = start minus fire time."""
     rows = await query(
         url,
-        "SELECT task_id, scheduled_for, started_at, fire_key FROM runs "
+        "SELECT task_id, scheduled_for, started_at, status, skipped_fires FROM runs "
         "WHERE trigger = 'schedule' AND fire_key NOT LIKE 'missed:%'",
     )
     check = FireCheck()
     by_task: dict[str, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
     for row in rows:
+        fires = row["skipped_fires"] if row["status"] == "skipped" else 1
+        for moment in (row["scheduled_for"] + n * step for n in range(fires)):
+            if since is None or moment >= since:
+                by_task[row["task_id"]][moment] += 1
         if since is not None and row["scheduled_for"] < since:
             continue
-        by_task[row["task_id"]][row["scheduled_for"]] += 1
         if row["started_at"] is not None:
             check.lateness.append((row["started_at"] - row["scheduled_for"]).total_seconds())
     check.tally(by_task, step)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -126,9 +125,6 @@ def stored_time(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-MISSED = re.compile(r"missed (\d+) fire times? between (\S+) and (\S+)")
-
-
 @dataclass
 class FireCheck:
     """Every scheduled fire time of a task: at most one run each, none lost."""
@@ -139,21 +135,15 @@ class FireCheck:
     misfire_records: int = 0
     lateness: list[float] = field(default_factory=list)  # started_at - scheduled_for, in seconds
 
-    def tally(
-        self,
-        by_task: dict[str, dict[datetime, int]],
-        step: timedelta,
-        spans: dict[str, list[tuple[datetime, datetime]]] | None = None,
-    ) -> None:
+    def tally(self, by_task: dict[str, dict[datetime, int]], step: timedelta) -> None:
         """Walk each task's fire times from its first run to its last, `step` apart: a time with two
-        runs is a duplicate, one with none (and no misfire span covering it) is lost."""
+        runs (or records) is a duplicate, one with none is lost."""
         for task_id, times in by_task.items():
             self.duplicates += [(task_id, moment) for moment, n in times.items() if n > 1]
-            covering = (spans or {}).get(task_id, [])
             moment, last = min(times), max(times)
             while moment <= last:
                 self.fire_times += 1
-                if moment not in times and not any(a <= moment <= b for a, b in covering):
+                if moment not in times:
                     self.lost.append((task_id, moment))
                 moment += step
 
@@ -161,25 +151,27 @@ class FireCheck:
 def check_fire_times(database: Path, step: timedelta) -> FireCheck:
     """Check the `schedule` runs of every interval task between its first and last fire time.
 
-    A fire time is explained by a run (or an overlap `skipped` record) at that time, or by a misfire
-    record whose span covers it.
+    A fire time is explained by a run at that time, or by a `skipped` run (an overlap or misfire
+    record) standing for it: `skipped_fires` times, `step` apart, from `scheduled_for` to
+    `last_scheduled_for`.
     """
     rows = query(
         database,
-        "SELECT task_id, scheduled_for, fire_key, status, error FROM runs WHERE trigger = 'schedule'",
+        "SELECT task_id, scheduled_for, fire_key, status, skipped_fires, last_scheduled_for FROM runs "
+        "WHERE trigger = 'schedule'",
     )
     check = FireCheck()
     by_task: dict[str, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
-    spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     for row in rows:
+        first = stored_time(row["scheduled_for"])
         if row["fire_key"].startswith("missed:"):
             check.misfire_records += 1
-            match = MISSED.search(row["error"] or "")
-            assert match, row["error"]
-            begin, end = (datetime.fromisoformat(m.replace("Z", "+00:00")) for m in match.group(2, 3))
-            # The message has whole seconds: its end may fall just before the last missed time.
-            spans[row["task_id"]].append((begin, end + timedelta(seconds=1)))
+        if row["status"] != "skipped":
+            by_task[row["task_id"]][first] += 1
             continue
-        by_task[row["task_id"]][stored_time(row["scheduled_for"])] += 1
-    check.tally(by_task, step, spans)
+        times = [first + n * step for n in range(row["skipped_fires"])]
+        assert times[-1] == stored_time(row["last_scheduled_for"]), dict(row)
+        for moment in times:
+            by_task[row["task_id"]][moment] += 1
+    check.tally(by_task, step)
     return check

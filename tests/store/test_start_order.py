@@ -1,4 +1,4 @@
-"""The claim's ORDER BY and the index it reads are the domain's run start order."""
+"""The claim's ORDER BY and the index it reads are the domain's run start order (per principal)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_the_claim_orders_runs_by_the_domain_start_order() -> None:
         assert compiled == expected("runs.")
 
 
-def test_the_claim_index_is_in_the_domain_start_order() -> None:
+def test_the_claim_index_holds_each_principals_runs_in_the_domain_start_order() -> None:
     index = next(index for index in RUNS.indexes if index.name == "ix_runs_ready")
     ddl = str(CreateIndex(index).compile(dialect=sqlite.dialect()))
-    assert ddl.endswith(f"ON runs (status, {expected('')})")
+    assert ddl.endswith(f"ON runs (status, owner, {expected('')})")

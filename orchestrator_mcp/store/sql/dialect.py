@@ -105,6 +105,35 @@ def lock_idle_tasks(conn: Connection, task_ids: set[str]) -> set[str]:
     return set(locked) - {row[0] for row in conn.execute(running)}
 
 
+def lock_in_turn(conn: Connection, ranking: list[str], limit: int, exclusive: dict[str, str]) -> list[str]:
+    """PostgreSQL: the first `limit` runs of `ranking` that this claim could lock, in its order.
+
+    A run is taken when it is still queued and no other instance holds it (locked, skipping those
+    held), and, of an exclusive task (`exclusive`: run id -> task id), when `lock_idle_tasks` finds
+    its task idle. Runs are locked a slot's worth at a time, so the claim locks what it takes (and
+    the few it found taken), not every candidate: instances claiming together each go on down the
+    ranking past the runs the others hold.
+    """
+    chosen: list[str] = []
+    position = 0
+    while len(chosen) < limit and position < len(ranking):
+        batch = ranking[position : position + limit - len(chosen)]
+        position += len(batch)
+        lock = (
+            select(RUNS.c.id)
+            .where(RUNS.c.id.in_(batch), RUNS.c.status == RunStatus.QUEUED.value)
+            .with_for_update(skip_locked=True)
+        )
+        locked = {row[0] for row in conn.execute(lock)}
+        idle = lock_idle_tasks(conn, {exclusive[run_id] for run_id in locked if run_id in exclusive})
+        chosen += [
+            run_id
+            for run_id in batch
+            if run_id in locked and (run_id not in exclusive or exclusive[run_id] in idle)
+        ]
+    return chosen
+
+
 @functools.cache
 def ended_since(on_sqlite: bool, by_owner: bool) -> Any:
     """Runs ended since `:since` (of `:owner`), counted and averaged by status, read by end time.

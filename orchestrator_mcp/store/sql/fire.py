@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from orchestrator_mcp.domain.firing import ActiveRuns
+from orchestrator_mcp.domain.firing import ActiveRuns, OpenSkip, Skip, may_skip
 from orchestrator_mcp.domain.queueing import sort_in_start_order
-from orchestrator_mcp.domain.run import RunStatus, TaskStatus
+from orchestrator_mcp.domain.run import ErrorType, RunStatus, TaskStatus
 from orchestrator_mcp.domain.task_state import status_after_fire
 from orchestrator_mcp.store.base import Claim, Fired, FirePlanner, RunFactory, Slots
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.sql.core import SqlBase
 from orchestrator_mcp.store.sql.dialect import POSTGRESQL, next_ready, skip_locked
 from orchestrator_mcp.store.sql.rows import aware, chunks, models
-from orchestrator_mcp.store.sql.statements import ACTIVE_COUNTS, IN_CHUNK, MOVE_TASKS, NEXT_DUE, RUNS, TASKS
+from orchestrator_mcp.store.sql.shares import fair_picks
+from orchestrator_mcp.store.sql.statements import (
+    ACTIVE_COUNTS,
+    IN_CHUNK,
+    LATEST_SKIP,
+    MOVE_TASKS,
+    NEXT_DUE,
+    RUNS,
+    TASKS,
+    run_columns_update,
+    run_params,
+)
 from orchestrator_mcp.store.tables import RunRow, TaskRow, from_row
 
 
@@ -40,6 +52,8 @@ class FireMixin(SqlBase):
 
         A fire time yields its run rows and moves the task's `next_run_at` in the same commit, and
         runs are unique on (task, fire key): however many processes race here, one wins each fire.
+        A fire skipped by the overlap policy that continues the task's latest skipped record extends
+        it (one UPDATE) instead of inserting a row (see `_with_latest_skip`).
 
         With `slots`, up to `slots.free` fire times are claimed if that is more, and when they are
         every one due (none left for a later transaction to weigh against them), the runs a claim
@@ -55,12 +69,21 @@ class FireMixin(SqlBase):
             whole = len(due) <= batch
             tasks = {task.id: task for task in due[:batch]}
             active = active_runs(conn, list(tasks))
+            for task in tasks.values():
+                if task.id in active and may_skip(task.policy):
+                    active[task.id] = _with_latest_skip(conn, task, active[task.id])
             runs: list[dict[str, Any]] = []
+            extended: list[dict[str, Any]] = []
             moves: list[dict[str, Any]] = []
             for task in tasks.values():
                 plan = planner(task, active.get(task.id, ActiveRuns()))
                 rows = runs_for(task, plan)
-                runs += rows
+                for planned, row in zip(plan.runs, rows, strict=True):
+                    if planned.extends is None or planned.skipped is None:
+                        runs.append(row)
+                    else:  # one UPDATE of the record it extends, instead of a row per skipped fire
+                        values = planned.skipped.columns() | {"finished_at": now}
+                        extended.append(run_params(planned.extends, values))
                 if plan.cancel_active:
                     self._cancel_active(conn, task.id, now, exclude={row["id"] for row in rows})
                 status = status_after_fire(TaskStatus(task.status), plan)
@@ -74,8 +97,9 @@ class FireMixin(SqlBase):
                 )
             starting: list[dict[str, Any]] = []
             if slots is not None and whole and runs and not ready_run_waits(conn, now):
-                starting = _start_at_fire(runs, active, now, slots)
+                starting = _start_at_fire(conn, runs, active, now, slots)
             queued, started = self._insert_fired(conn, runs)
+            run_columns_update(SKIP_EXTENSION).executemany(conn, extended)
             MOVE_TASKS.executemany(conn, moves)
             if queued:  # an instance with free slots may start them before this one gets to
                 self._notify(conn, "run", "fired")
@@ -143,11 +167,11 @@ class FireMixin(SqlBase):
 
 
 def _start_at_fire(
-    runs: list[dict[str, Any]], active: dict[str, ActiveRuns], now: datetime, slots: Slots
+    conn: Connection, runs: list[dict[str, Any]], active: dict[str, ActiveRuns], now: datetime, slots: Slots
 ) -> list[dict[str, Any]]:
     """The queued runs of a fire that a claim right after it would start, marked running on the
-    instance of `slots` (the rows are changed in place); at most `slots.free`, best first (in
-    `RUN_START_ORDER`, domain.queueing, as the claim orders them).
+    instance of `slots` (the rows are changed in place): at most `slots.free`, shared across
+    principals as a claim shares them, each principal's best first (domain.queueing).
 
     Called only when no other queued run is ready, so these are all a claim would see: runs whose
     `not_before` has passed (no jitter left), and of an exclusive task only its one run of this fire
@@ -163,10 +187,38 @@ def _start_at_fire(
 
     chosen = [row for row in ready if may_start(row)]
     sort_in_start_order(chosen)
-    starting = chosen[: slots.free]
+    by_owner: dict[str, list[str]] = {}
+    for row in chosen:
+        by_owner.setdefault(row["owner"], []).append(row["id"])
+    queued_at = {row["id"]: row["queued_at"] for row in chosen}
+    picked = set(fair_picks(conn, by_owner, slots.free, queued_at.__getitem__))
+    starting = [row for row in chosen if row["id"] in picked]
     for row in starting:
         row.update(status=RunStatus.RUNNING.value, started_at=now, instance_id=slots.instance_id)
     return starting
+
+
+SKIP_EXTENSION = ("error", "finished_at", "last_scheduled_for", "skipped_fires")
+"""The columns a fire sets on a skipped record it extends (`PlannedRun.extends`)."""
+
+
+def _with_latest_skip(conn: Connection, task: TaskRow, active: ActiveRuns) -> ActiveRuns:
+    """`active` with the task's latest skipped record and when a run of it last started: what the
+    planner needs to extend the record rather than add one (domain.firing.extend_skip).
+
+    The fire holds its task (the row lock of PostgreSQL's fire, SQLite's write lock), so no other
+    fire of the task reads or extends the record meanwhile. The last start is the latest of the task's
+    running runs and its `last_run_at` (the start of its latest ended run: the runs of a task that
+    may skip are exclusive, so they end in the order they start)."""
+    found = LATEST_SKIP.first(conn, {"task": task.id})
+    if found is None:
+        return active
+    run_id, first, last, fires, recorded_at, error, running_since = found
+    # Only an overlap record is extended; another (a misfire's) ends the stretch.
+    kind = ErrorType.OVERLAP if (error or {}).get("type") == ErrorType.OVERLAP.value else ErrorType.MISFIRE
+    latest = OpenSkip(run_id, Skip(kind, "", first, last or first, fires or 1), recorded_at)
+    starts = [moment for moment in (aware(running_since), task.last_run_at) if moment is not None]
+    return replace(active, latest_skip=latest, last_start=max(starts, default=None))
 
 
 def ready_run_waits(conn: Connection, now: datetime) -> bool:

@@ -12,15 +12,10 @@ from sqlalchemy import Connection, bindparam, delete, func, or_, select
 from orchestrator_mcp.domain.run import ErrorType, RunEnd, RunError, RunStatus
 from orchestrator_mcp.store.base import Claim
 from orchestrator_mcp.store.direct import DirectStatement
-from orchestrator_mcp.store.sql.dialect import (
-    POSTGRESQL,
-    lock_idle_tasks,
-    next_ready,
-    one_by_one,
-    skip_locked,
-)
+from orchestrator_mcp.store.sql.dialect import POSTGRESQL, lock_in_turn, next_ready, one_by_one
 from orchestrator_mcp.store.sql.journal import JournalMixin
 from orchestrator_mcp.store.sql.rows import chunks, fetch_one, models
+from orchestrator_mcp.store.sql.shares import fair_picks, queued_at, waiting_owners
 from orchestrator_mcp.store.sql.statements import (
     ACTIVE,
     IN_CHUNK,
@@ -41,7 +36,9 @@ class QueueMixin(JournalMixin):
 
     @functools.cached_property
     def _claimable(self) -> DirectStatement:
-        """Ready queued runs, best first (`now` and `limit` bound per claim); built once."""
+        """One principal's ready queued runs, best first (`owner`, `now` and `candidates` bound per
+        claim), read in ix_runs_ready's order; built once. Not locked: on PostgreSQL the claim locks
+        only the runs it takes (`lock_in_turn`)."""
         running = RUNS.alias("running")
         busy = (
             select(running.c.id)
@@ -50,38 +47,45 @@ class QueueMixin(JournalMixin):
         )
         stmt = (
             select(RUNS.c.id, RUNS.c.task_id, RUNS.c.exclusive)
-            .where(RUNS.c.status == RunStatus.QUEUED.value, RUNS.c.not_before <= bindparam("now"))
+            .where(RUNS.c.status == RunStatus.QUEUED.value, RUNS.c.owner == bindparam("owner"))
+            .where(RUNS.c.not_before <= bindparam("now"))
             .where(or_(RUNS.c.exclusive.is_(False), ~busy))
             .order_by(*START_ORDER)
             .limit(bindparam("candidates"))
         )
-        return DirectStatement(skip_locked(self._dialect, stmt, of=RUNS))
+        return DirectStatement(stmt)
 
     async def claim(self, now: datetime, instance_id: str, limit: int) -> Claim:
-        """Mark up to `limit` ready queued runs `running` on this instance, best first, and read their
-        tasks as stored at the claim, in the same transaction (what the engine needs to start them).
+        """Mark up to `limit` ready queued runs `running` on this instance, and read their tasks as
+        stored at the claim, in the same transaction (what the engine needs to start them).
 
         Ready: `not_before` has passed, and for an exclusive task no other run of it is running.
-        Order: `RUN_START_ORDER` (domain.queueing): priority (high first), then `scheduled_for`.
+        Which: the slots go round the principals with ready runs, fewest running first (see
+        domain.queueing.share_slots and store.sql.shares); a principal's runs go in
+        `RUN_START_ORDER`: priority (high first), then `scheduled_for`.
+
+        Each waiting principal's first `4 × limit` ready runs are read and ranked in the order slots
+        would go to them. On SQLite (the write lock held) the first `limit` are taken. On PostgreSQL
+        they are locked down the ranking, skipping those another instance holds, until `limit` are
+        taken: claims in flight together go on down the same ranking instead of waiting.
         """
         if limit <= 0:
             return Claim([], {})
 
         def work(conn: Connection) -> Claim:
-            candidates = self._claimable.all(conn, {"now": now, "candidates": limit * 4})
-            idle: set[str] | None = None
+            params = {"now": now, "candidates": limit * 4}
+            candidates = {
+                owner: self._claimable.all(conn, params | {"owner": owner}) for owner in waiting_owners(conn)
+            }
+            ready = {owner: _startable(rows) for owner, rows in candidates.items()}
             if self._dialect == POSTGRESQL:
-                idle = lock_idle_tasks(conn, {task_id for _, task_id, exclusive in candidates if exclusive})
-            chosen: list[str] = []
-            exclusive_started: set[str] = set()
-            for run_id, task_id, exclusive in candidates:
-                if len(chosen) >= limit or (exclusive and task_id in exclusive_started):
-                    continue
-                if exclusive and idle is not None and task_id not in idle:
-                    continue
-                chosen.append(run_id)
-                if exclusive:
-                    exclusive_started.add(task_id)
+                ranking = fair_picks(conn, ready, sum(map(len, ready.values())), queued_at(conn))
+                exclusive = {
+                    run_id: task for rows in candidates.values() for run_id, task, lone in rows if lone
+                }
+                chosen = lock_in_turn(conn, ranking, limit, exclusive)
+            else:
+                chosen = fair_picks(conn, ready, limit, queued_at(conn))
             if not chosen:
                 return Claim([], {})
             runs = _start_runs(conn, chosen, now, instance_id)
@@ -149,6 +153,20 @@ class QueueMixin(JournalMixin):
             return len(run_ids)
 
         return await self.database.write(work, slow=True)
+
+
+def _startable(candidates: list[tuple[str, str, bool]]) -> list[str]:
+    """The ids of a principal's candidates (id, task, exclusive) that may start together, best first:
+    one run per exclusive task."""
+    startable: list[str] = []
+    exclusive_started: set[str] = set()
+    for run_id, task_id, exclusive in candidates:
+        if exclusive and task_id in exclusive_started:
+            continue
+        startable.append(run_id)
+        if exclusive:
+            exclusive_started.add(task_id)
+    return startable
 
 
 def _start_runs(conn: Connection, chosen: list[str], now: datetime, instance_id: str) -> list[RunRow]:

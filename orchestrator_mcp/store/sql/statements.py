@@ -11,7 +11,18 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    column,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
 
 from orchestrator_mcp.domain.queueing import RUN_START_ORDER
 from orchestrator_mcp.domain.run import ACTIVE_RUN_STATUSES, RunStatus, TaskStatus
@@ -77,9 +88,48 @@ ACTIVE_COUNTS = (
     .where(RUNS.c.task_id.in_(bindparam("ids", expanding=True)), RUNS.c.status.in_(ACTIVE))
     .group_by(RUNS.c.task_id, RUNS.c.status)
 )
+"""Queued and running runs of the tasks of a fire, counted from ix_runs_task_status alone."""
+_RUNNING = RUNS.alias("running")
+LATEST_SKIP = DirectStatement(
+    select(
+        RUNS.c.id,
+        RUNS.c.scheduled_for,
+        RUNS.c.last_scheduled_for,
+        RUNS.c.skipped_fires,
+        RUNS.c.queued_at,
+        RUNS.c.error,
+        select(func.max(_RUNNING.c.started_at))
+        .where(_RUNNING.c.task_id == bindparam("task"), _RUNNING.c.status == RunStatus.RUNNING.value)
+        .scalar_subquery()
+        .label("running_since"),
+    )
+    .where(RUNS.c.task_id == bindparam("task"), RUNS.c.status == RunStatus.SKIPPED.value)
+    .order_by(RUNS.c.scheduled_for.desc())
+    .limit(1)
+)
+"""A task's latest skipped record, and when its latest running run started (both from
+ix_runs_task_status): what a fire that skips needs to extend the record instead of adding one."""
+RUNNING_BY_OWNER = DirectStatement(
+    select(RUNS.c.owner, func.count()).where(RUNS.c.status == RunStatus.RUNNING.value).group_by(RUNS.c.owner)
+)
+"""How many runs each principal has running, on every instance (from ix_runs_ready alone)."""
+WAITING_OWNERS = DirectStatement(
+    text(
+        "WITH RECURSIVE waiting(owner) AS ("
+        " SELECT (SELECT owner FROM runs WHERE status = 'queued' ORDER BY owner LIMIT 1)"
+        " UNION ALL"
+        " SELECT (SELECT runs.owner FROM runs WHERE runs.status = 'queued' AND runs.owner > waiting.owner"
+        " ORDER BY runs.owner LIMIT 1)"
+        " FROM waiting WHERE waiting.owner IS NOT NULL"
+        ") SELECT owner FROM waiting WHERE owner IS NOT NULL"
+    ).columns(column("owner"))
+)
+"""The principals with queued runs, one index seek each in ix_runs_ready (status, owner, ...) rather
+than a read of the whole queue: a recursive query stepping from one owner to the next."""
 TASKS_BY_ID = select(TASKS).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
 TASK_BY_ID = DirectStatement(select(TASKS).where(TASKS.c.id == bindparam("id")))
 RUN_BY_ID = DirectStatement(select(RUNS).where(RUNS.c.id == bindparam("id")))
+QUEUED_AT = DirectStatement(select(RUNS.c.queued_at).where(RUNS.c.id == bindparam("id")))
 STEPS_OF_RUN = DirectStatement(
     select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(STEPS.c.seq)
 )
