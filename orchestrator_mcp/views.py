@@ -125,6 +125,11 @@ class StepView(View):
     result_uri: str | None
     error: str | None
     skip_reason: str | None
+    content: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="The result's blocks that are not text, in order: [{type, mime_type, uri, name?, size?, "
+        "text?}]; read a block whole (binary as a blob) at its uri (a resource link keeps its own)",
+    )
 
 
 class RunView(View):

@@ -33,7 +33,7 @@ from orchestrator_mcp.catalog.failures import (
     first_error,
     forgotten_session,
 )
-from orchestrator_mcp.catalog.results import result_error_text, result_value, untaken_blocks
+from orchestrator_mcp.catalog.results import ToolOutput, result_error_text, tool_output
 from orchestrator_mcp.catalog.tools import ToolInfo, tool_info
 from orchestrator_mcp.catalog.transports import Downstream, HttpDownstream, StdioDownstream, Target
 from orchestrator_mcp.domain.retry import FailureKind
@@ -302,8 +302,8 @@ class ServerConnection:
 
     async def call(
         self, tool: str, arguments: dict[str, Any], time_limit: float, watcher: CallWatcher | None = None
-    ) -> Any:
-        """Call `tool` and return its value; `watcher` hears the server's progress and log messages.
+    ) -> ToolOutput:
+        """Call `tool` and return its output; `watcher` hears the server's progress and log messages.
 
         Raises:
             ToolCallError: the call failed (`tool_error`), timed out (`timeout`) or the server could
@@ -320,10 +320,7 @@ class ServerConnection:
             result = await self._call_session(tool, arguments, time_limit, watcher)
         if result.is_error:
             raise ToolCallError(FailureKind.TOOL_ERROR, result_error_text(result))
-        untaken = untaken_blocks(result)
-        if untaken and watcher is not None:  # not kept yet: at least never dropped in silence
-            watcher.log("WARNING", f"{uses} returned content the step does not keep: {'; '.join(untaken)}")
-        return result_value(result)
+        return tool_output(result)
 
     def _unavailable(self, what: str) -> ToolCallError:
         return ToolCallError(FailureKind.UNAVAILABLE, f"server '{self.name}' {what}")

@@ -11,6 +11,7 @@ from anyio.abc import TaskGroup
 
 from orchestrator_mcp.catalog.calls import CallWatcher
 from orchestrator_mcp.catalog.connection import ServerConnection, ToolCallError
+from orchestrator_mcp.catalog.results import ToolOutput
 from orchestrator_mcp.catalog.tools import ToolInfo
 from orchestrator_mcp.domain.retry import FailureKind
 
@@ -109,7 +110,14 @@ class Catalog:
     async def call(
         self, uses: str, arguments: dict[str, Any], time_limit: float, watcher: CallWatcher | None = None
     ) -> Any:
-        """Call the tool at `uses`; `watcher` hears what its server says about the call while it runs.
+        """The value of calling the tool at `uses` (see `call_output`)."""
+        return (await self.call_output(uses, arguments, time_limit, watcher)).value
+
+    async def call_output(
+        self, uses: str, arguments: dict[str, Any], time_limit: float, watcher: CallWatcher | None = None
+    ) -> ToolOutput:
+        """Call the tool at `uses`: its value and its blocks that are not text; `watcher` hears what
+        its server says about the call while it runs.
 
         Raises:
             ToolCallError: see `ServerConnection.call`; an unknown server is `unavailable`.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
@@ -30,25 +31,50 @@ def result_error_text(result: types.CallToolResult) -> str:
     return "\n".join(texts) or "the tool reported an error without a message"
 
 
-def untaken_blocks(result: types.CallToolResult) -> list[str]:
-    """The result's blocks that are not text, described (the step's value does not hold them)."""
-    return [_describe(block) for block in result.content if not isinstance(block, types.TextContent)]
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A result's block that is not text: how the step record lists it (`type`, `mime_type`, `uri` of a
+    resource link, `name`, `size`, an embedded text resource's `text`) and its binary data, base64,
+    when it has any (stored whole, read through the step's `content/{n}` resource)."""
+
+    listing: dict[str, Any]
+    data: str | None = None
 
 
-def _describe(block: types.ContentBlock) -> str:
+@dataclass(frozen=True, slots=True)
+class ToolOutput:
+    """A tool result as a step keeps it: its value, and its blocks that are not text, in order."""
+
+    value: Any
+    blocks: tuple[Block, ...] = ()
+
+
+def tool_output(result: types.CallToolResult) -> ToolOutput:
+    blocks = tuple(_block(block) for block in result.content if not isinstance(block, types.TextContent))
+    return ToolOutput(result_value(result), blocks)
+
+
+def _block(block: types.ContentBlock) -> Block:
     if isinstance(block, types.ImageContent | types.AudioContent):
-        return f"{block.type} {block.mime_type} ({_decoded_size(block.data)} bytes)"
+        size = _decoded_size(block.data)
+        return Block({"type": block.type, "mime_type": block.mime_type, "size": size}, block.data)
     if isinstance(block, types.ResourceLink):
-        return f"resource link {block.uri}"
+        listing: dict[str, Any] = {
+            "type": "resource_link",
+            "mime_type": block.mime_type,
+            "uri": str(block.uri),
+        }
+        listing["name"] = block.name
+        if block.size is not None:
+            listing["size"] = block.size
+        return Block(listing)
     if isinstance(block, types.EmbeddedResource):
         contents = block.resource
-        size = (
-            len(contents.text)
-            if isinstance(contents, types.TextResourceContents)
-            else _decoded_size(contents.blob)
-        )
-        return f"embedded resource {contents.uri} ({contents.mime_type or 'no type'}, {size} bytes)"
-    return str(getattr(block, "type", type(block).__name__))
+        listing = {"type": "resource", "mime_type": contents.mime_type, "name": str(contents.uri)}
+        if isinstance(contents, types.TextResourceContents):
+            return Block(listing | {"size": len(contents.text.encode()), "text": contents.text})
+        return Block(listing | {"size": _decoded_size(contents.blob)}, contents.blob)
+    return Block({"type": str(getattr(block, "type", type(block).__name__)), "mime_type": None})
 
 
 def _decoded_size(data: str) -> int:

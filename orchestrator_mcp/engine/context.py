@@ -61,9 +61,17 @@ class RunContext:
         """A step begins (or is skipped) at `now`: what `now` says from here on."""
         self._names["now"] = rfc3339(now)
 
-    def step_ended(self, step_id: str, status: str, result: Any = None, error: str | None = None) -> None:
-        """What `steps.<id>` says of a step that ended (succeeded, failed, skipped, cut)."""
-        self.steps[step_id] = {"status": status, "result": result, "error": error}
+    def step_ended(
+        self,
+        step_id: str,
+        status: str,
+        result: Any = None,
+        error: str | None = None,
+        content: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """What `steps.<id>` says of a step that ended (succeeded, failed, skipped, cut): its status,
+        result, error and the listing of its result's blocks that are not text (`content`)."""
+        self.steps[step_id] = {"status": status, "result": result, "error": error, "content": content or []}
 
     def save(self, name: str, value: Any) -> None:
         """A step's `save_as`: `vars.<name>` is its result."""

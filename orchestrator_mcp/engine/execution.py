@@ -8,10 +8,12 @@ for when writes happen); what expressions read is the run's `RunContext`.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestrator_mcp.catalog import ToolCallError
+from orchestrator_mcp.catalog.results import Block, ToolOutput
 from orchestrator_mcp.domain.expressions import ExpressionError, evaluate, is_truthy, sharing_budget
 from orchestrator_mcp.domain.grants import Grants
 from orchestrator_mcp.domain.pipeline import Step, check_arguments
@@ -190,11 +192,13 @@ class Execution:
         await recorder.flush()
         # Later steps see the result as stored, secrets hidden: a tool that echoes a secret back
         # must not hand its value to expressions that could reshape it past the redactor.
-        value = self.runner.redactor.redact(await self.call(step, record, arguments))
+        output = await self.call(step, record, arguments)
+        value = self.runner.redactor.redact(output.value)
         record.status, record.result = StepStatus.SUCCEEDED.value, value
         record.result_size = len(json.dumps(value, ensure_ascii=False, default=str))
+        content = self.keep_content(step, record, output.blocks)
         record.end(clock.now())
-        context.step_ended(step.id, record.status, result=value)
+        context.step_ended(step.id, record.status, result=value, content=content)
         if step.save_as:
             context.save(step.save_as, value)
         recorder.done += 1
@@ -236,7 +240,21 @@ class Execution:
                 raise StepFailed(ErrorType.INVALID_ARGUMENTS, text)
         return dict(arguments)
 
-    async def call(self, step: Step, record: StepRecord, arguments: dict[str, Any]) -> Any:
+    def keep_content(self, step: Step, record: StepRecord, blocks: Sequence[Block]) -> list[dict[str, Any]]:
+        """List the result's blocks that are not text on the record (binary data stored whole beside
+        them, read through the step's `content/{n}` resource) and log what was kept."""
+        if not blocks:
+            return []
+        base = f"orchestrator://runs/{self.run_row.id}/steps/{step.id}/content"
+        redact = self.runner.redactor.redact
+        # A resource link keeps its own `uri`; every other block is read through the step's resource.
+        listing = [{"uri": f"{base}/{n}"} | redact(block.listing) for n, block in enumerate(blocks)]
+        record.content, record.content_data = listing, [block.data for block in blocks]
+        kinds = ", ".join(f"{item['type']} {item.get('mime_type') or ''}".strip() for item in listing)
+        self.recorder.log("INFO", f"kept {len(listing)} content block(s): {kinds}", step.id)
+        return listing
+
+    async def call(self, step: Step, record: StepRecord, arguments: dict[str, Any]) -> ToolOutput:
         retry = step.retry or self.policy.retry
         timeout = float(step.timeout_seconds or self.policy.step_timeout_seconds)
         watch = StepWatch(self.recorder, step.id, self.runner.clock)
@@ -244,7 +262,7 @@ class Execution:
             record.attempts += 1
             try:
                 with trusted_caller(self.grants.admin):
-                    return await self.runner.catalog.call(step.uses, arguments, timeout, watch)
+                    return await self.runner.catalog.call_output(step.uses, arguments, timeout, watch)
             except ToolCallError as error:
                 message = self.runner.redactor.redact_text(error.message)
                 if not should_retry(retry, record.attempts, error.kind):

@@ -39,6 +39,8 @@ class StepRecord:
     result_size: int = 0
     error: str | None = None
     skip_reason: str | None = None
+    content: list[dict[str, Any]] | None = None
+    content_data: list[str | None] | None = None
 
     def values(self) -> StepValues:
         """The record as the store takes it: its columns, of the column types already."""
@@ -58,6 +60,8 @@ class StepRecord:
             "result_size": self.result_size,
             "error": self.error,
             "skip_reason": self.skip_reason,
+            "content": self.content,
+            "content_data": self.content_data,
         }
 
     def end(self, now: datetime) -> None:

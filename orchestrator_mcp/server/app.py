@@ -32,7 +32,7 @@ from orchestrator_mcp.server.identity import RememberRequest, caller, current_re
 from orchestrator_mcp.server.metrics import Metrics
 from orchestrator_mcp.server.prompts import register_prompts
 from orchestrator_mcp.server.request_limits import RequestLimit, request_limiter
-from orchestrator_mcp.server.resources import register_resources
+from orchestrator_mcp.server.resources import OrchestratorServer, register_resources
 from orchestrator_mcp.server.subscriptions import ResourceUpdates, register_subscriptions
 from orchestrator_mcp.server.tools import register_tools
 from orchestrator_mcp.service import Orchestrator, TaskQuotas
@@ -188,7 +188,7 @@ def build_server(
     middleware: list[ServerMiddleware[Any]] = [RememberRequest()]
     if requests is not None:
         middleware.append(RequestLimit(requests, calls.is_tool))
-    mcp: MCPServer[Orchestrator] = MCPServer(
+    mcp: MCPServer[Orchestrator] = OrchestratorServer(
         "orchestrator-mcp",
         title="Orchestrator",
         instructions=INSTRUCTIONS,

@@ -3,22 +3,47 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import mcp_types as types
 from mcp.server import ServerRequestContext
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp_types import InputRequiredResult
+from pydantic import AnyUrl
 
 from orchestrator_mcp.errors import NotFound, OrchestratorError
 from orchestrator_mcp.principal import Principal
 from orchestrator_mcp.server import sdk
 from orchestrator_mcp.server.identity import caller, current_caller
 from orchestrator_mcp.service import Orchestrator
+from orchestrator_mcp.service.runs import ContentBody
 
 LISTED_TASKS = 1000
 LISTED_RUNS = 50
+CONTENT_URI = re.compile(r"^orchestrator://runs/(?P<run>[^/]+)/steps/(?P<step>[^/]+)/content/(?P<n>\d{1,6})$")
+
+
+class OrchestratorServer(MCPServer[Orchestrator]):
+    """The MCP server; it reads a step's content block with the block's own MIME type (a resource
+    template's is fixed when the template is registered, so the template below only lists it)."""
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[Orchestrator, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        found = CONTENT_URI.match(str(uri))
+        if found is None or context is None:
+            return await super().read_resource(uri, context)
+        block = await _content(context, found["run"], found["step"], found["n"])
+        return [ReadResourceContents(content=block.body, mime_type=block.mime_type)]
+
+
+async def _content(ctx: Context[Any, Any], run_id: str, step_id: str, n: str) -> ContentBody:
+    body: ContentBody = await _guard(_service(ctx).runs.step_content(_who(ctx), run_id, step_id, int(n)))
+    return body
 
 
 def _service(ctx: Context[Any, Any]) -> Orchestrator:
@@ -76,6 +101,11 @@ def register_resources(mcp: MCPServer[Orchestrator], current: Callable[[], Orche
         """A step's whole rendered arguments (secrets as ***), however large."""
         value = await _guard(_service(ctx).runs.step_value(_who(ctx), run_id, step_id, "arguments"))
         return json.dumps(value, ensure_ascii=False, indent=2)
+
+    @mcp.resource("orchestrator://runs/{run_id}/steps/{step_id}/content/{n}", name="step-content")
+    async def step_content(run_id: str, step_id: str, n: str, ctx: Context) -> bytes | str:
+        """A step's n-th content block that is not text, whole (binary as a blob), in its own MIME type."""
+        return (await _content(ctx, run_id, step_id, n)).body
 
     @mcp.resource("orchestrator://runs/{run_id}/params", mime_type="application/json", name="run-params")
     async def run_params(run_id: str, ctx: Context) -> str:

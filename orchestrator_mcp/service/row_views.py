@@ -112,6 +112,7 @@ def step_view(step: StepRow, limit: int = VALUE_LIMIT) -> StepView:
         result=result,
         result_uri=f"{base}/result" if result is not step.result else None,
         error=cut_text(step.error, limit),
+        content=step.content,
         skip_reason=step.skip_reason,
     )
 

@@ -7,7 +7,10 @@ alone, though they return the run.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -36,6 +39,14 @@ CANCEL_POLL_SECONDS = 0.05
 """How often `cancel_run` reads a run another process is cutting short."""
 
 Progress = Callable[[float, float, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ContentBody:
+    """A content block read whole: bytes for binary data, else text, and its MIME type."""
+
+    body: bytes | str
+    mime_type: str
 
 
 StepValue = Literal["result", "arguments"]
@@ -225,6 +236,23 @@ class Runs:
             if step.step_id == step_id:
                 return step.result if field == "result" else step.arguments
         raise NotFound(f"step '{step_id}' not found in run '{run_id}'")
+
+    async def step_content(self, who: Principal, run_id: str, step_id: str, n: int) -> ContentBody:
+        """A step's n-th block that is not text, whole: its bytes (binary) or text, and its MIME type."""
+        who.require("runs:read")
+        await self.owned(who, run_id)
+        found = await self.store.read_step_content(run_id, step_id)
+        if found is None:
+            raise NotFound(f"step '{step_id}' not found in run '{run_id}'")
+        if not 0 <= n < len(found.listing):
+            raise NotFound(f"step '{step_id}' of run '{run_id}' has no content block {n}")
+        listing, data = found.listing[n], found.data[n] if n < len(found.data) else None
+        mime_type = listing.get("mime_type")
+        if data is not None:
+            return ContentBody(base64.b64decode(data), mime_type or "application/octet-stream")
+        if "text" in listing:
+            return ContentBody(str(listing["text"]), mime_type or "text/plain")
+        return ContentBody(json.dumps(listing, ensure_ascii=False), "application/json")  # a link: its listing
 
     async def run_value(self, who: Principal, run_id: str, field: RunValue) -> Any:
         """A run's whole `params` or `output`, however large."""

@@ -83,6 +83,14 @@ class Fired:
 
 
 @dataclass(frozen=True, slots=True)
+class StepContent:
+    """A step's blocks that are not text, as listed, and their binary data (base64) by position."""
+
+    listing: list[dict[str, Any]]
+    data: list[str | None]
+
+
+@dataclass(frozen=True, slots=True)
 class Progress:
     """What one run asks to store at once: step rows, log lines, run fields (all as column values),
     and, at its end, its final fields (`end`, with `finished_at`: see `RunJournal.record_progress`)."""
@@ -302,6 +310,10 @@ class RunJournal(Protocol):
 
     async def read_logs(self, run_id: str) -> list[LogRow]:
         """The run's log lines, oldest first."""
+        ...
+
+    async def read_step_content(self, run_id: str, step_id: str) -> StepContent | None:
+        """A step's content blocks and their binary data; None if the run has no such step."""
         ...
 
 

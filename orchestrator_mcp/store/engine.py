@@ -29,7 +29,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from orchestrator_mcp.errors import Unavailable
-from orchestrator_mcp.store.tables import SCHEMA_VERSION, RunRow, SchemaVersionRow, TaskRow, TokenRow
+from orchestrator_mcp.store.tables import SCHEMA_VERSION, RunRow, SchemaVersionRow, StepRow, TaskRow, TokenRow
 
 IMMEDIATE = "orchestrator_immediate"
 """Execution option: open the transaction with `BEGIN IMMEDIATE` (SQLite) to take the write lock first."""
@@ -340,6 +340,16 @@ def _v6_skip_records_and_fair_claims(conn: Connection) -> None:
     _create_run_indexes(conn, "ix_runs_ready", "ix_runs_task_status")
 
 
+def _v7_step_content(conn: Connection) -> None:
+    """A step's content blocks that are not text (`content`) and their binary data (`content_data`)."""
+    steps = StepRow.__table__  # type: ignore[attr-defined]
+    present = {column["name"] for column in inspect(conn).get_columns("steps")}
+    for name in ("content", "content_data"):
+        if name not in present:
+            kind = steps.c[name].type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE steps ADD COLUMN {name} {kind}"))
+
+
 _OLD_MISSED = re.compile(r"missed (\d+) fire times? between \S+ and (\S+)")
 
 
@@ -355,6 +365,7 @@ UPGRADES: dict[int, Callable[[Connection], None]] = {
     4: _v4_queue_indexes,
     5: _v5_finished_index,
     6: _v6_skip_records_and_fair_claims,
+    7: _v7_step_content,
 }
 """version -> the step that upgrades a database from version-1 to it. Tables added in a later version
 are made by create_all; a step here alters what already exists (an index, a column, a backfill)."""

@@ -13,7 +13,7 @@ from sqlmodel import Field, SQLModel
 
 from orchestrator_mcp.domain.queueing import RUN_START_ORDER
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -206,6 +206,11 @@ class StepRow(SQLModel, table=True):
     result_size: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text()))
     skip_reason: str | None = None
+    content: Any = _json()
+    """The result's blocks that are not text, as the step record lists them (None: there were none)."""
+    content_data: Any = _json()
+    """Their binary data, base64, by position (None for a block without any); read only by the
+    step's `content/{n}` resource, never with the step."""
 
 
 class LogRow(SQLModel, table=True):
@@ -238,6 +243,8 @@ class StepValues(TypedDict):
     result_size: int
     error: str | None
     skip_reason: str | None
+    content: list[dict[str, Any]] | None
+    content_data: list[str | None] | None
 
 
 class LogValues(TypedDict):

@@ -107,7 +107,7 @@ def erase(name: str) -> dict[str, str]:
 
 @mcp.tool(structured_output=False)
 def picture() -> list[types.ContentBlock]:
-    """A caption, a tiny image, a resource link and an embedded text resource."""
+    """A caption, a tiny image, a resource link, an embedded text resource and an embedded blob."""
     return [
         types.TextContent(type="text", text="a red dot"),
         types.ImageContent(type="image", data="iVBORw==", mime_type="image/png"),
@@ -115,6 +115,10 @@ def picture() -> list[types.ContentBlock]:
         types.EmbeddedResource(
             type="resource",
             resource=types.TextResourceContents(uri="memo://1", mime_type="text/plain", text="remember"),
+        ),
+        types.EmbeddedResource(
+            type="resource",
+            resource=types.BlobResourceContents(uri="memo://2", mime_type="application/pdf", blob="JVBERg=="),
         ),
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -14,6 +15,8 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp_types import BlobResourceContents, TextResourceContents
 
 from orchestrator_mcp.config import Settings
 from orchestrator_mcp.server import create_server
@@ -297,12 +300,53 @@ async def test_a_tool_added_by_a_running_server_is_found_when_a_pipeline_uses_it
     assert "faulty.brand_new" in {tool["uses"] for tool in (await call_ok(client, "list_catalog"))["tools"]}
 
 
-async def test_content_a_step_does_not_keep_is_named_in_the_run_log(client: Client) -> None:
-    result = await run(client, [{"id": "pic", "uses": "faulty.picture"}])
+async def test_every_content_block_is_kept_listed_readable_whole_and_seen_by_later_steps(
+    client: Client,
+) -> None:
+    pipeline = [
+        {"id": "pic", "uses": "faulty.picture"},
+        {"id": "next", "uses": "core.echo", "with": {"kinds": "${{ steps.pic.content[*].type }}"}},
+    ]
+    result = await run(client, pipeline)
     assert result["status"] == "succeeded", result["error"]
-    assert result["steps"][0]["result"] == "a red dot"
+    pic = result["steps"][0]
+    assert pic["result"] == "a red dot"
+    base = f"orchestrator://runs/{result['id']}/steps/pic/content"
+    assert pic["content"] == [
+        {"uri": f"{base}/0", "type": "image", "mime_type": "image/png", "size": 4},
+        {"uri": "file:///tmp/notes.txt", "type": "resource_link", "mime_type": None, "name": "notes"},
+        {
+            "uri": f"{base}/2",
+            "type": "resource",
+            "mime_type": "text/plain",
+            "name": "memo://1",
+            "size": 8,
+            "text": "remember",
+        },
+        {
+            "uri": f"{base}/3",
+            "type": "resource",
+            "mime_type": "application/pdf",
+            "name": "memo://2",
+            "size": 4,
+        },
+    ]
+    assert result["steps"][1]["result"] == {"kinds": ["image", "resource_link", "resource", "resource"]}
+
+    image = (await client.read_resource(f"{base}/0")).contents[0]
+    assert isinstance(image, BlobResourceContents) and image.mime_type == "image/png"
+    assert base64.b64decode(image.blob) == base64.b64decode("iVBORw==")
+    text = (await client.read_resource(f"{base}/2")).contents[0]
+    assert isinstance(text, TextResourceContents) and (text.text, text.mime_type) == (
+        "remember",
+        "text/plain",
+    )
+    pdf = (await client.read_resource(f"{base}/3")).contents[0]
+    assert isinstance(pdf, BlobResourceContents) and pdf.mime_type == "application/pdf"
+    assert base64.b64decode(pdf.blob) == b"%PDF"
+    with pytest.raises(MCPError, match="no content block 9"):
+        await client.read_resource(f"{base}/9")
     log = await log_of(client, result)
     assert (
-        "WARNING [step pic] faulty.picture returned content the step does not keep: image image/png "
-        "(4 bytes); resource link file:///tmp/notes.txt; embedded resource memo://1 (text/plain, 8 bytes)"
-    ) in log
+        "INFO [step pic] kept 4 content block(s): image image/png, resource_link, resource text/plain" in log
+    )

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select, update
 
 from orchestrator_mcp.domain.run import RunStatus, TaskStatus
 from orchestrator_mcp.domain.task_state import is_counted, pause_threshold, status_after_run
-from orchestrator_mcp.store.base import Progress
+from orchestrator_mcp.store.base import Progress, StepContent
 from orchestrator_mcp.store.direct import DirectStatement
 from orchestrator_mcp.store.engine import Database
 from orchestrator_mcp.store.group_commit import GroupCommit
@@ -119,6 +119,17 @@ class JournalMixin(SqlBase):
 
     async def read_logs(self, run_id: str) -> list[LogRow]:
         return await self._rows(select(LOGS).where(LOGS.c.run_id == run_id).order_by(LOGS.c.id), LogRow)
+
+    async def read_step_content(self, run_id: str, step_id: str) -> StepContent | None:
+        stmt = select(STEPS.c.content, STEPS.c.content_data).where(
+            STEPS.c.run_id == run_id, STEPS.c.step_id == step_id
+        )
+
+        def work(conn: Connection) -> StepContent | None:
+            row = conn.execute(stmt).first()
+            return None if row is None else StepContent(row[0] or [], row[1] or [])
+
+        return await self.database.read(work)
 
 
 def _end_run(conn: Connection, run_id: str, values: dict[str, Any], now: datetime) -> bool:

@@ -131,8 +131,11 @@ TASK_BY_ID = DirectStatement(select(TASKS).where(TASKS.c.id == bindparam("id")))
 RUN_BY_ID = DirectStatement(select(RUNS).where(RUNS.c.id == bindparam("id")))
 QUEUED_AT = DirectStatement(select(RUNS.c.queued_at).where(RUNS.c.id == bindparam("id")))
 STEPS_OF_RUN = DirectStatement(
-    select(STEPS).where(STEPS.c.run_id == bindparam("run_id")).order_by(STEPS.c.seq)
+    select(*(column for column in STEPS.c if column.name != "content_data"))
+    .where(STEPS.c.run_id == bindparam("run_id"))
+    .order_by(STEPS.c.seq)
 )
+"""A run's step records without their content's binary data (read only when asked for)."""
 RUN_INSERT = DirectStatement(insert(RUNS))
 NEXT_DUE = select(func.min(TASKS.c.next_run_at)).where(TASKS.c.status == TaskStatus.ACTIVE.value)
 NEXT_READY = select(func.min(RUNS.c.not_before)).where(RUNS.c.status == literal_column("'queued'"))
