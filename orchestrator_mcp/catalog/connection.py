@@ -302,6 +302,12 @@ class ServerConnection:
 
     async def call(
         self, tool: str, arguments: dict[str, Any], time_limit: float, watcher: CallWatcher | None = None
+    ) -> Any:
+        """The value of calling `tool` (see `call_output`)."""
+        return (await self.call_output(tool, arguments, time_limit, watcher)).value
+
+    async def call_output(
+        self, tool: str, arguments: dict[str, Any], time_limit: float, watcher: CallWatcher | None = None
     ) -> ToolOutput:
         """Call `tool` and return its output; `watcher` hears the server's progress and log messages.
 

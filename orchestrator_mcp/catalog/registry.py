@@ -127,10 +127,10 @@ class Catalog:
         if connection is None:
             raise ToolCallError(FailureKind.UNAVAILABLE, f"no tool server named '{server}' in the catalog")
         if self.observer is None:
-            return await connection.call(tool, arguments, time_limit, watcher)
+            return await connection.call_output(tool, arguments, time_limit, watcher)
         started, outcome = time.perf_counter(), "ok"
         try:
-            return await connection.call(tool, arguments, time_limit, watcher)
+            return await connection.call_output(tool, arguments, time_limit, watcher)
         except ToolCallError as error:
             outcome = str(error.kind.value)
             raise

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -303,7 +304,7 @@ async def test_a_tool_added_by_a_running_server_is_found_when_a_pipeline_uses_it
 async def test_every_content_block_is_kept_listed_readable_whole_and_seen_by_later_steps(
     client: Client,
 ) -> None:
-    pipeline = [
+    pipeline: list[dict[str, Any]] = [
         {"id": "pic", "uses": "faulty.picture"},
         {"id": "next", "uses": "core.echo", "with": {"kinds": "${{ steps.pic.content[*].type }}"}},
     ]
